@@ -1,0 +1,1 @@
+"""The API group modules; importing this package registers every KindSpec."""
