@@ -13,6 +13,7 @@ DUPLICATE = "FieldValueDuplicate"
 FORBIDDEN = "FieldValueForbidden"
 TOO_LONG = "FieldValueTooLong"
 TYPE_INVALID = "FieldValueTypeInvalid"
+NOT_FOUND = "FieldValueNotFound"
 
 _TEXT = {
     REQUIRED: "Required value",
@@ -22,6 +23,7 @@ _TEXT = {
     FORBIDDEN: "Forbidden",
     TOO_LONG: "Too long",
     TYPE_INVALID: "Invalid value",
+    NOT_FOUND: "Not found",
 }
 
 _NO_VALUE = object()
@@ -39,7 +41,8 @@ class FieldError:
     def body(self) -> str:
         """The message without the field path (the `message` of a Status cause)."""
         text = _TEXT.get(self.type, "Invalid value")
-        if self.value is not _NO_VALUE and self.type in (INVALID, NOT_SUPPORTED, DUPLICATE, TYPE_INVALID):
+        if self.value is not _NO_VALUE and self.type in (
+                INVALID, NOT_SUPPORTED, DUPLICATE, TYPE_INVALID, NOT_FOUND):
             text += ": " + _render(self.value)
         if self.detail:
             text += ": " + self.detail
@@ -72,6 +75,10 @@ def not_supported(field: str, value: object, supported: list[str]) -> FieldError
 
 def duplicate(field: str, value: object) -> FieldError:
     return FieldError(DUPLICATE, field, "", value)
+
+
+def not_found(field: str, value: object) -> FieldError:
+    return FieldError(NOT_FOUND, field, "", value)
 
 
 def forbidden(field: str, detail: str) -> FieldError:

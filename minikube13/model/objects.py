@@ -24,17 +24,28 @@ CONTRACT (filled in by the group modules; the registry and API depend only on th
   schema_of(info)                  the top-level schema (for strategic merge patch metadata).
   openapi_v3(group, version)       the OpenAPI v3 document of one group/version (components
                                    only; the API layer adds paths).
+
+KindSpec.extra hooks understood by admit() (all optional):
+  "decode":     fn(obj) -> obj     after the type check, before defaulting; may raise
+                                   BadRequest (Secret: base64 data, stringData merge)
+  "on_create":  fn(obj) -> obj     create only (server-set status, e.g. pod phase Pending)
+  "on_update":  fn(new, old) -> new update only (keep server-allocated values)
+  "name_check": fn(name) -> [msg]  validator for metadata.name (default: DNS-1123 subdomain)
+SERVED_SCHEMAS holds the top-level schema of a served version whose shape differs from the
+canonical one (PetSet, ScheduledJob...); schema_of and openapi_v3 use it when present.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from minikube13.model import kinds
-from minikube13.model.errors import BadRequest, FieldError
+from minikube13.model import kinds, validation
+from minikube13.model import schema as sc
+from minikube13.model.errors import BadRequest, FieldError, Invalid
 from minikube13.model.kinds import ResourceInfo
 from minikube13.model.schema import Obj
 
@@ -74,12 +85,16 @@ SPECS: dict[str, KindSpec] = {}
 TO_STORAGE: dict[tuple[str, str], Callable[[Object], Object]] = {}
 FROM_STORAGE: dict[tuple[str, str], Callable[[Object], Object]] = {}
 
+# (served apiVersion, kind) -> top-level schema of that served form, where it differs.
+SERVED_SCHEMAS: dict[tuple[str, str], Obj] = {}
+
 
 def register(spec: KindSpec) -> None:
     SPECS[spec.storage] = spec
 
 
 def to_storage(info: ResourceInfo, obj: Object) -> Object:
+    _load_groups()
     api_version = obj.get("apiVersion") or info.api_version
     kind = obj.get("kind") or info.kind
     if (api_version, kind) != (info.api_version, info.kind):
@@ -98,6 +113,7 @@ def to_storage(info: ResourceInfo, obj: Object) -> Object:
 
 
 def from_storage(info: ResourceInfo, obj: Object) -> Object:
+    _load_groups()
     convert = FROM_STORAGE.get((info.api_version, info.kind))
     out = convert(dict(obj)) if convert is not None else dict(obj)
     out["apiVersion"], out["kind"] = info.api_version, info.kind
@@ -119,3 +135,100 @@ def _load_groups() -> None:
         return
     _loaded = True
     from minikube13.model import groups  # noqa: F401  (registers on import)
+
+
+# --- the facade: admission, printing, schemas ---------------------------------------------
+
+_GENERIC = Obj(name="", preserve_unknown=True)
+
+
+def admit(info: ResourceInfo, obj: Object, old: Object | None,
+          field_validation: str = "Strict") -> tuple[Object, list[str]]:
+    """Type-check and prune, decode, default and validate one canonical object."""
+    spec = spec_for(info)
+    if spec is None:
+        return copy.deepcopy(obj), []
+    pruned, type_errors, unknown = sc.check(spec.schema, copy.deepcopy(obj))
+    prefix = f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
+    if type_errors:
+        raise BadRequest(prefix + type_errors[0].message())
+    warnings: list[str] = []
+    if unknown and field_validation == "Strict":
+        raise BadRequest(prefix + "strict decoding error: " +
+                         ", ".join(f'unknown field "{path}"' for path in unknown))
+    if field_validation == "Warn":
+        warnings = [f'unknown field "{path}"' for path in unknown]
+    hooks = spec.extra
+    if "decode" in hooks:
+        pruned = hooks["decode"](pruned)
+    if old is None and "on_create" in hooks:
+        pruned = hooks["on_create"](pruned)
+    elif old is not None and "on_update" in hooks:
+        pruned = hooks["on_update"](pruned, old)
+    pruned = spec.default(pruned)
+    errors = _validate_meta(info, pruned, old, hooks.get("name_check"))
+    errors += spec.validate(pruned, old)
+    if errors:
+        name = (pruned.get("metadata") or {}).get("name") or ""
+        raise Invalid(info.kind, name, errors)
+    return pruned, warnings
+
+
+def _validate_meta(info: ResourceInfo, obj: Object, old: Object | None,
+                   name_check: validation.NameCheck | None) -> list[FieldError]:
+    meta = obj.get("metadata")
+    errors = validation.validate_object_meta(
+        meta, "metadata", info.namespaced, name_check or validation.dns1123_subdomain)
+    if old is not None:
+        errors += validation.validate_object_meta_update(meta, old.get("metadata"))
+    return errors
+
+
+def field_labels(info: ResourceInfo, obj: Object) -> dict[str, str]:
+    """The fields a fieldSelector may name, with their values as strings."""
+    meta = obj.get("metadata") or {}
+    labels = {"metadata.name": str(meta.get("name") or "")}
+    if info.namespaced:
+        labels["metadata.namespace"] = str(meta.get("namespace") or "")
+    spec = spec_for(info)
+    if spec is not None and spec.field_labels is not None:
+        labels.update(spec.field_labels(obj))
+    return labels
+
+
+def _default_columns() -> tuple[Column, ...]:
+    from minikube13.model.groups.meta import AGE_COLUMN, NAME_COLUMN
+    return (NAME_COLUMN, AGE_COLUMN)
+
+
+def table_columns(info: ResourceInfo) -> list[dict[str, Any]]:
+    """meta.k8s.io/v1 TableColumnDefinitions for `kubectl get` (NAME/AGE by default)."""
+    spec = spec_for(info)
+    columns = spec.columns if spec is not None and spec.columns else _default_columns()
+    return [{"name": c.name, "type": c.type, "format": c.format,
+             "description": c.description, "priority": c.priority} for c in columns]
+
+
+def table_cells(info: ResourceInfo, obj: Object, now: datetime) -> list[Any]:
+    """One Table row's cells for `obj` (served form), matching table_columns(info)."""
+    spec = spec_for(info)
+    if spec is not None and spec.columns and spec.cells is not None:
+        return spec.cells(obj, now)
+    from minikube13.model.groups.meta import default_cells
+    return default_cells(obj, now)
+
+
+def schema_of(info: ResourceInfo) -> Obj:
+    """The top-level schema of the served form of `info`."""
+    served = SERVED_SCHEMAS.get((info.api_version, info.kind))
+    if served is not None:
+        return served
+    spec = spec_for(info)
+    return spec.schema if spec is not None else _GENERIC
+
+
+def openapi_v3(group: str, version: str) -> dict[str, Any]:
+    """The OpenAPI v3 document of one served group/version (the API layer adds paths)."""
+    _load_groups()
+    from minikube13.model.openapi import openapi_v3 as build
+    return build(group, version)

@@ -103,3 +103,18 @@ def internal(message: str) -> StatusError:
 
 def unavailable(message: str) -> StatusError:
     return StatusError(503, "ServiceUnavailable", message)
+
+
+def forbidden_on(group: str, resource: str, name: str, why: str) -> StatusError:
+    """403 about one object, worded like apierrors.NewForbidden."""
+    qual = f"{resource}.{group}" if group else resource
+    message = f'{qual} "{name}" is forbidden: {why}' if name else f"{qual} is forbidden: {why}"
+    return StatusError(403, "Forbidden", message, _details(resource, name, group))
+
+
+def no_such_subresource() -> StatusError:
+    return StatusError(404, "NotFound", "the server could not find the requested resource")
+
+
+def timeout(message: str, retry_after: int = 1) -> StatusError:
+    return StatusError(504, "Timeout", message, {"retryAfterSeconds": retry_after})

@@ -52,6 +52,15 @@ class StoreClosed(StoreError):
     """The store was closed."""
 
 
+class WatchLagged(StoreError):
+    """A watcher fell too far behind the writer and was ended; re-watch from the last
+    revision it saw (or relist if that revision has been compacted since)."""
+
+    def __init__(self, last_revision: int):
+        super().__init__(f"watcher fell behind after revision {last_revision}")
+        self.last_revision = last_revision
+
+
 @dataclass(frozen=True)
 class KeyValue:
     key: str

@@ -1,0 +1,47 @@
+"""`minikube13 daemon` (also `minikube13d`): run the node daemon in the foreground."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from minikube13.auth.pki import PkiError
+from minikube13.daemon.config import ConfigError, load_config
+
+LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
+
+
+@click.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where the store lives (<data-dir>/state.db). [/var/lib/minikube13]")
+@click.option("--config-dir", type=click.Path(path_type=Path), default=None,
+              help="Certificates (pki/) and admin.kubeconfig. [/etc/minikube13]")
+@click.option("--socket", type=click.Path(path_type=Path), default=None,
+              help="The local API socket. [/run/minikube13/api.sock]")
+@click.option("--bind-address", default=None, help="Address of the TLS API. [0.0.0.0]")
+@click.option("--secure-port", default=None, help="Port of the TLS API. [6443]")
+@click.option("--node-name", default=None, help="This node's name. [the hostname]")
+@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR. [INFO]")
+@click.option("--env-file", type=click.Path(path_type=Path), default=None,
+              help="Environment file with MINIKUBE13_* settings. [/etc/default/minikube13d]")
+def daemon(env_file: Path | None, **flags: object) -> None:
+    """Run the node daemon in the foreground (systemd runs it as minikube13d).
+
+    Every flag can also be set as MINIKUBE13_<FLAG> (e.g. MINIKUBE13_SECURE_PORT) in the
+    environment or the environment file; flags win.
+    """
+    try:
+        config = load_config(flags, env_file=env_file)
+    except ConfigError as e:
+        raise click.ClickException(f"bad configuration: {e}") from None
+    logging.basicConfig(level=config.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    from minikube13.daemon.supervisor import StartupError, run_daemon
+    try:
+        asyncio.run(run_daemon(config))
+    except (StartupError, PkiError) as e:
+        logging.getLogger(__name__).error("daemon failed to start error=%s", e)
+        raise click.ClickException(str(e)) from None

@@ -1,0 +1,182 @@
+"""The daemon's frozen configuration: command-line flags over environment over defaults.
+
+Each flag `--some-flag` has an environment variable `MINIKUBE13_SOME_FLAG`, read from the
+process environment (where systemd's `EnvironmentFile=` puts it) and from the environment
+file `/etc/default/minikube13d` (so `make up` and a hand-started daemon see the same
+settings). Flags win over the process environment, which wins over the file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+DEFAULT_ENV_FILE = Path("/etc/default/minikube13d")
+ENV_FILE_VARIABLE = "MINIKUBE13_ENV_FILE"
+ENV_PREFIX = "MINIKUBE13_"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ENV_LINE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=(.*)$")
+
+
+class ConfigError(Exception):
+    """A setting has a value the daemon cannot use; the message names where it came from."""
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("/var/lib/minikube13")
+    config_dir: Path = Path("/etc/minikube13")
+    socket: Path = Path("/run/minikube13/api.sock")
+    bind_address: str = "0.0.0.0"
+    secure_port: int = 6443
+    node_name: str = ""  # "" = the hostname, lower-cased
+    log_level: str = "INFO"
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "state.db"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.config_dir / "pki"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.config_dir / "admin.kubeconfig"
+
+    @property
+    def local_server_host(self) -> str:
+        """The address a local client uses to reach the TLS listener."""
+        addr = ipaddress.ip_address(self.bind_address)
+        if addr.is_unspecified or addr.is_loopback:
+            return "[::1]" if addr.version == 6 and addr.is_loopback else "127.0.0.1"
+        return f"[{addr}]" if addr.version == 6 else str(addr)
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def parse_env_file(text: str, source: str) -> dict[str, str]:
+    """KEY=VALUE lines as systemd's EnvironmentFile= reads them (comments, quotes)."""
+    out: dict[str, str] = {}
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        m = _ENV_LINE.match(line)
+        if m is None:
+            raise ConfigError(f"{source}:{lineno}: expected NAME=value, got {line!r}")
+        key, value = m.group(1), m.group(2).strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        out[key] = value
+    return out
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The file's variables; a missing file is no settings (like `EnvironmentFile=-`)."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    values = parse_env_file(text, str(path))
+    known = {env_name(f.name) for f in fields(Config)} | {ENV_FILE_VARIABLE}
+    for key in values:
+        if key.startswith(ENV_PREFIX) and key not in known:
+            raise ConfigError(f"{path}: unknown setting {key} (known: {', '.join(sorted(known))})")
+    return values
+
+
+def load_config(flags: Mapping[str, object], environ: Mapping[str, str] | None = None,
+                env_file: Path | None = None) -> Config:
+    """Merge flags (None = not given), the environment and the environment file."""
+    environ = os.environ if environ is None else environ
+    if env_file is None:
+        env_file = Path(environ.get(ENV_FILE_VARIABLE) or DEFAULT_ENV_FILE)
+    from_file = read_env_file(env_file)
+    raw: dict[str, tuple[str, str]] = {}  # field -> (value, where it came from)
+    for f in fields(Config):
+        var = env_name(f.name)
+        if flags.get(f.name) is not None:
+            raw[f.name] = (str(flags[f.name]), "--" + f.name.replace("_", "-"))
+        elif var in environ:
+            raw[f.name] = (environ[var], f"environment variable {var}")
+        elif var in from_file:
+            raw[f.name] = (from_file[var], f"{env_file}: {var}")
+    return _validated(raw)
+
+
+def _validated(raw: Mapping[str, tuple[str, str]]) -> Config:
+    values: dict[str, object] = {}
+    for name, (value, where) in raw.items():
+        try:
+            values[name] = _PARSERS[name](value)
+        except ValueError as e:
+            raise ConfigError(f"{where}={value!r}: {e}") from None
+    if not values.get("node_name"):
+        values["node_name"] = hostname_node_name(socket.gethostname())
+    return Config(**values)  # type: ignore[arg-type]
+
+
+def hostname_node_name(hostname: str) -> str:
+    """A valid node name made from the machine's hostname (first label kept whole)."""
+    name = re.sub(r"[^a-z0-9.-]+", "-", hostname.strip().lower()).strip("-.")
+    return name or "localhost"
+
+
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        raise ValueError("not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise ValueError("not a port number (1-65535)")
+    return port
+
+
+def _address(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value.strip("[]")))
+    except ValueError:
+        raise ValueError("not an IP address (use 0.0.0.0 for every IPv4 address, :: for all)") from None
+
+
+def _directory(value: str) -> Path:
+    if not value.strip():
+        raise ValueError("empty path")
+    return Path(value).expanduser().absolute()
+
+
+def _node_name(value: str) -> str:
+    name = value.strip().lower()
+    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+        raise ValueError("not a valid node name (lower-case letters, digits, '-' and '.')")
+    return name
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"not a log level ({', '.join(LOG_LEVELS)})")
+    return level
+
+
+_PARSERS = {
+    "data_dir": _directory,
+    "config_dir": _directory,
+    "socket": _directory,
+    "bind_address": _address,
+    "secure_port": _port,
+    "node_name": lambda v: _node_name(v) if v.strip() else "",
+    "log_level": _log_level,
+}
