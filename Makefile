@@ -42,6 +42,7 @@ $(DEPS_STAMP): pyproject.toml
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \
+	command -v kubectl >/dev/null || missing="$$missing kubernetes-client"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
 	  $(SUDO) apt-get update -qq; \

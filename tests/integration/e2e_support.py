@@ -3,10 +3,12 @@ that present the admin certificate of a test daemon (as kubectl does)."""
 
 from __future__ import annotations
 
+import atexit
 import base64
 import json
 import os
 import queue
+import shutil
 import ssl
 import subprocess
 import tempfile
@@ -142,6 +144,7 @@ def admin_credentials(kubeconfig: str | os.PathLike[str]) -> AdminCredentials:
     cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == ctx["cluster"])
     user = next(u["user"] for u in doc["users"] if u["name"] == ctx["user"])
     workdir = Path(tempfile.mkdtemp(prefix="m13-e2e-creds-"))
+    atexit.register(shutil.rmtree, workdir, True)  # key material: do not leave it in /tmp
     base = Path(kubeconfig).parent
 
     def material(section: dict[str, Any], field: str, name: str) -> str:

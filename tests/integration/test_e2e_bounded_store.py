@@ -21,7 +21,6 @@ from .e2e_support import admin_credentials, configmap
 
 OBJECTS = 100
 UPDATES_PER_OBJECT = 1000  # 100 x 1,000 = 100,000 updates
-FALLBACK_MAX_DB_BYTES = 64 * 1024 * 1024  # used only while README.md states no number
 LABEL = "e2e=bounded"
 NS = "default"
 
@@ -113,8 +112,7 @@ def readme_bound() -> int:
     text = readme.read_text() if readme.exists() else ""
     m = re.search(r"100,000\s+updates.{0,200}?under\s+(\d+(?:\.\d+)?)\s*(MiB|MB)", text,
                   re.DOTALL)
-    if m is None:
-        return FALLBACK_MAX_DB_BYTES
+    assert m is not None, "README.md must state the size bound for 100,000 updates"
     return int(float(m.group(1)) * (1024 * 1024 if m.group(2) == "MiB" else 1_000_000))
 
 
