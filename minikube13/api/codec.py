@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
-from minikube13.api import protobuf
 from minikube13.registry import errors
 
 JSON = "application/json"
@@ -29,6 +27,8 @@ _YAML_ALIASES = ("application/yaml", "application/x-yaml", "text/yaml")
 # expand into an enormous one (the "billion laughs"), which we refuse instead of serving.
 MAX_DECODED_VALUES = 1_000_000
 _MAX_DEPTH = 200
+
+PROTOBUF_MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
 
 @dataclass(frozen=True)
@@ -63,14 +63,31 @@ def parse_accept(header: str) -> list[MediaType]:
 # -- decoding -----------------------------------------------------------------------------
 
 
-class _K8sYamlLoader(yaml.SafeLoader):
-    """YAML as sigs.k8s.io/yaml reads it: timestamps stay strings (they are JSON strings)."""
+class _YamlError(Exception):
+    """A YAML body that does not parse (wraps yaml.YAMLError, which is imported lazily)."""
 
 
-_K8sYamlLoader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
+@functools.cache
+def _yaml_loader() -> type:
+    """A SafeLoader that reads YAML as sigs.k8s.io/yaml does: timestamps stay strings.
+    Built on first use: most clients send JSON, and PyYAML costs the daemon ~1 MB."""
+    import yaml
+
+    class K8sYamlLoader(yaml.SafeLoader):
+        yaml_implicit_resolvers = {
+            first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+            for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+        }
+
+    return K8sYamlLoader
+
+
+def _load_yaml(text: str) -> Any:
+    import yaml
+    try:
+        return yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as e:
+        raise _YamlError(str(e)) from None
 
 
 def body_format(content_type: str, *, patch: bool) -> str:
@@ -94,10 +111,10 @@ def decode(raw: bytes, media: str) -> Any:
         raise errors.bad_request(f"the request body is not valid UTF-8: {e}") from None
     try:
         if media == YAML:
-            value = yaml.load(text, Loader=_K8sYamlLoader)  # noqa: S506 - a SafeLoader
+            value = _load_yaml(text)
         else:
             value = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, yaml.YAMLError) as e:
+    except (ValueError, _YamlError) as e:
         what = "yaml" if media == YAML else "json"
         raise errors.bad_request(f"error decoding {what} body: {_one_line(e)}") from None
     except RecursionError:
@@ -107,7 +124,10 @@ def decode(raw: bytes, media: str) -> Any:
 
 def decode_object(raw: bytes, content_type: str) -> dict[str, Any]:
     """A create/update body: one JSON, YAML or Kubernetes protobuf object."""
-    if parse_media_type(content_type).full == protobuf.MEDIA_TYPE:
+    if parse_media_type(content_type).full == PROTOBUF_MEDIA_TYPE:
+        # Imported on first use: its field tables cost ~2 MB resident and only kubectl's
+        # typed `create` commands send protobuf.
+        from minikube13.api import protobuf
         return protobuf.decode_object(raw)
     value = decode(raw, body_format(content_type, patch=False))
     if not isinstance(value, dict):
@@ -176,6 +196,7 @@ def _key(key: Any) -> str:
 
 def encode(value: Any, media: str = JSON) -> bytes:
     if media == YAML:
+        import yaml
         return yaml.safe_dump(value, default_flow_style=False, sort_keys=False,
                               allow_unicode=True).encode("utf-8")
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -19,10 +19,10 @@ import struct
 from datetime import UTC, datetime
 from typing import Any
 
+from minikube13.api.codec import PROTOBUF_MEDIA_TYPE as MEDIA_TYPE
 from minikube13.api.protobuf_schema import MESSAGES
 from minikube13.registry import errors
 
-MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 _META = "k8s.io.apimachinery.pkg.apis.meta.v1."
 _GROUP_PACKAGES = {"": "core", "rbac.authorization.k8s.io": "rbac",

@@ -14,7 +14,6 @@ import ipaddress
 import logging
 import os
 import socket
-import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from minikube13.auth.tls import PkiError, PkiPaths
 from minikube13.auth.user import MASTERS
 
 log = logging.getLogger(__name__)
@@ -41,39 +41,6 @@ ADMIN_USER = "admin"
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 _T = TypeVar("_T")
-
-
-class PkiError(Exception):
-    """The PKI directory is in a state the daemon will not repair on its own."""
-
-
-@dataclass(frozen=True)
-class PkiPaths:
-    root: Path
-
-    @property
-    def ca_cert(self) -> Path:
-        return self.root / "ca.crt"
-
-    @property
-    def ca_key(self) -> Path:
-        return self.root / "ca.key"
-
-    @property
-    def server_cert(self) -> Path:
-        return self.root / "server.crt"
-
-    @property
-    def server_key(self) -> Path:
-        return self.root / "server.key"
-
-    @property
-    def admin_cert(self) -> Path:
-        return self.root / "admin.crt"
-
-    @property
-    def admin_key(self) -> Path:
-        return self.root / "admin.key"
 
 
 @dataclass(frozen=True)
@@ -151,17 +118,6 @@ def write_admin_kubeconfig(path: Path, paths: PkiPaths, server: str) -> bool:
     _write_private(path, data)
     log.info("wrote admin kubeconfig path=%s server=%s", path, server)
     return True
-
-
-def server_ssl_context(paths: PkiPaths) -> ssl.SSLContext:
-    """TLS 1.2+; client certificates optional, but when sent they must chain to our CA."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(paths.server_cert), str(paths.server_key))
-    ctx.load_verify_locations(cafile=str(paths.ca_cert))
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    ctx.set_alpn_protocols(["http/1.1"])
-    return ctx
 
 
 # -- the CA ---------------------------------------------------------------------------------

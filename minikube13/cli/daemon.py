@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from minikube13.auth.pki import PkiError
+from minikube13.auth.tls import PkiError
 from minikube13.daemon.config import ConfigError, load_config
 
 LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from minikube13 import KUBERNETES_GIT_VERSION, __version__
+from minikube13.cli.certs import certs
 from minikube13.cli.daemon import daemon
 from minikube13.cli.objects import apply, delete, describe, get
 
@@ -21,7 +22,7 @@ def version() -> None:
     click.echo(f"Kubernetes {KUBERNETES_GIT_VERSION}")
 
 
-for command in (daemon, get, apply, delete, describe):
+for command in (daemon, certs, get, apply, delete, describe):
     cli.add_command(command)
 
 

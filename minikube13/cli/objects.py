@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-import yaml
 
 from minikube13.cli import output
 from minikube13.cli.resources import (
@@ -225,6 +224,7 @@ def _events_for(client: SocketClient, info: ResourceInfo, ns: str, name: str) ->
 
 def _manifest_objects(stream: Any) -> Iterator[Object]:
     """Every object in a YAML/JSON stream; `kind: List` documents are unpacked."""
+    import yaml  # here, not at the top: `minikube13 daemon` never needs it
     try:
         docs = list(yaml.safe_load_all(stream))
     except yaml.YAMLError as e:

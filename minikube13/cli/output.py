@@ -6,8 +6,6 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-
 from minikube13.cli.resources import qualified
 from minikube13.model.kinds import ResourceInfo
 
@@ -77,6 +75,7 @@ def age(timestamp: Any, now: datetime) -> str:
 def dump(doc: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(doc, indent=4)
+    import yaml  # here, not at the top: `minikube13 daemon` never needs it
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False).rstrip("\n")
 
 

@@ -16,13 +16,14 @@ import os
 import signal
 import socket
 import ssl
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
-from minikube13.auth import authn, pki
+from minikube13.auth import authn, tls
 from minikube13.daemon.config import Config
 from minikube13.daemon.notify import Notifier
 
@@ -37,6 +38,13 @@ READY_TIMEOUT_S = 30.0
 HANDLER_GRACE_S = 3.0  # open watches and slow requests get this long after listeners close
 CONTROLLERS_GRACE_S = 5.0
 CERT_CHECK_INTERVAL_S = 12 * 3600.0  # leaves are renewed 30 days before expiry: ample
+
+
+def _self_command() -> list[str]:
+    """How to run this program again: the frozen single binary, or this Python."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "minikube13"]
 
 
 class StartupError(Exception):
@@ -63,7 +71,7 @@ class Daemon:
         self._lock_fd = _lock_data_dir(cfg.data_dir)
         await asyncio.to_thread(_remove_stale_socket, cfg.socket)
         self.notifier.status("preparing certificates")
-        paths = await asyncio.to_thread(self._prepare_pki)
+        paths = await self._prepare_pki()
         self.notifier.status("opening the store")
         self.store = await self._open_store(cfg.db_path)
         from minikube13.registry.objects import ObjectRegistry
@@ -72,7 +80,7 @@ class Daemon:
             await registry.ensure_namespace(name)
         self._start_controllers(registry)
         self.notifier.status("starting the API")
-        ssl_context = pki.server_ssl_context(paths)
+        ssl_context = tls.server_ssl_context(paths)
         await self._serve(registry, ssl_context)
         await self._wait_ready()
         self._cert_refresh = asyncio.create_task(self._keep_certificates_fresh(ssl_context),
@@ -83,23 +91,32 @@ class Daemon:
                  cfg.node_name, cfg.bind_address, cfg.secure_port, cfg.socket,
                  cfg.kubeconfig_path)
 
-    def _prepare_pki(self) -> pki.PkiPaths:
+    async def _prepare_pki(self) -> tls.PkiPaths:
+        """Run `minikube13 certs ensure` in a child: the daemon never loads cryptography."""
         cfg = self.config
-        cfg.config_dir.mkdir(parents=True, exist_ok=True)
-        names = pki.serving_names(cfg.node_name, cfg.bind_address)
-        paths = pki.ensure_pki(cfg.pki_dir, names)
-        server = f"https://{cfg.local_server_host}:{cfg.secure_port}"
-        pki.write_admin_kubeconfig(cfg.kubeconfig_path, paths, server)
-        return paths
+        cmd = [*_self_command(), "certs", "ensure", "--pki-dir", str(cfg.pki_dir),
+               "--kubeconfig", str(cfg.kubeconfig_path),
+               "--server", f"https://{cfg.local_server_host}:{cfg.secure_port}",
+               "--node-name", cfg.node_name, "--bind-address", cfg.bind_address]
+        child = await asyncio.create_subprocess_exec(
+            *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE)
+        _, err = await child.communicate()
+        lines = err.decode(errors="replace").strip().splitlines()
+        for line in lines:
+            log.info("certs: %s", line)
+        if child.returncode != 0:
+            raise tls.PkiError(lines[-1] if lines else f"certs exited {child.returncode}")
+        return tls.PkiPaths(cfg.pki_dir)
 
     async def _keep_certificates_fresh(self, ssl_context: ssl.SSLContext) -> None:
         """Renew certificates near expiry while running; new connections get the new one."""
         while True:
             await asyncio.sleep(CERT_CHECK_INTERVAL_S)
             try:
-                paths = await asyncio.to_thread(self._prepare_pki)
+                paths = await self._prepare_pki()
                 ssl_context.load_cert_chain(str(paths.server_cert), str(paths.server_key))
-            except (OSError, ValueError, pki.PkiError) as e:
+            except (OSError, ValueError, tls.PkiError) as e:
                 log.error("certificate refresh failed error=%s", e)
 
     async def _open_store(self, path: Path) -> Store:

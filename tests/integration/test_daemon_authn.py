@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from minikube13.auth import pki
+from minikube13.auth import pki, tls
 from minikube13.auth.authn import authenticate
 
 
@@ -29,11 +29,11 @@ async def server(tmp_path: Path) -> AsyncIterator[tuple[pki.PkiPaths, int, Path]
     app.router.add_get("/whoami", _whoami)
     runner = web.AppRunner(app)
     await runner.setup()
-    tls = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.server_ssl_context(paths))
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls.server_ssl_context(paths))
     sock_path = tmp_path / "api.sock"
-    await tls.start()
+    await site.start()
     await web.UnixSite(runner, str(sock_path)).start()
-    port = tls._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         yield paths, port, sock_path
     finally:
@@ -93,4 +93,4 @@ async def test_unix_socket_peer_root_is_admin(server) -> None:  # type: ignore[n
 def test_tls_context_refuses_tls_1_1(server) -> None:  # type: ignore[no-untyped-def]
     """The listener speaks TLS 1.2 and later only."""
     paths, _, _ = server
-    assert pki.server_ssl_context(paths).minimum_version == ssl.TLSVersion.TLSv1_2
+    assert tls.server_ssl_context(paths).minimum_version == ssl.TLSVersion.TLSv1_2

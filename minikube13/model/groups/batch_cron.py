@@ -12,8 +12,6 @@ import re
 import zoneinfo
 from datetime import datetime, tzinfo
 
-from croniter import croniter
-
 from minikube13.model import errors as fe
 from minikube13.model.errors import FieldError
 
@@ -96,6 +94,7 @@ def parse(expression: str) -> None:
         if problem:
             raise ScheduleError(problem)
     try:
+        from croniter import croniter  # on first use: the daemon's idle memory counts
         croniter(expression)
     except (ValueError, KeyError) as err:
         raise ScheduleError(str(err)) from err
@@ -142,6 +141,7 @@ def next_schedule_time(schedule: str, time_zone: str | None, after: datetime) ->
     """The first run strictly after `after` (an aware datetime), in `after`'s zone."""
     zone = zone_of(schedule, time_zone, after.tzinfo or zoneinfo.ZoneInfo("UTC"))
     _, expression = split_time_zone(schedule)
+    from croniter import croniter
     run = croniter(expression, after.astimezone(zone)).get_next(datetime)
     assert isinstance(run, datetime)
     return run.astimezone(after.tzinfo)

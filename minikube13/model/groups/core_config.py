@@ -13,9 +13,6 @@ import re
 from datetime import datetime
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
 from minikube13.model import errors as fe
 from minikube13.model import objects
 from minikube13.model.errors import BadRequest, FieldError
@@ -127,6 +124,9 @@ def validate_tls_pair(data: Json) -> list[FieldError]:
             out.append(fe.required(f"data[{key}]"))
     if out:
         return out
+    # Imported here: only TLS secrets need it, and it costs the daemon ~10 MB resident.
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
     try:
         cert = x509.load_pem_x509_certificate(_decoded(data, "tls.crt"))
     except ValueError:
