@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from minikube13.api import protobuf
 from minikube13.registry import errors
 
 JSON = "application/json"
@@ -27,8 +28,6 @@ _YAML_ALIASES = ("application/yaml", "application/x-yaml", "text/yaml")
 # expand into an enormous one (the "billion laughs"), which we refuse instead of serving.
 MAX_DECODED_VALUES = 1_000_000
 _MAX_DEPTH = 200
-
-PROTOBUF_MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 
 
 @dataclass(frozen=True)
@@ -124,10 +123,7 @@ def decode(raw: bytes, media: str) -> Any:
 
 def decode_object(raw: bytes, content_type: str) -> dict[str, Any]:
     """A create/update body: one JSON, YAML or Kubernetes protobuf object."""
-    if parse_media_type(content_type).full == PROTOBUF_MEDIA_TYPE:
-        # Imported on first use: its field tables cost ~2 MB resident and only kubectl's
-        # typed `create` commands send protobuf.
-        from minikube13.api import protobuf
+    if parse_media_type(content_type).full == protobuf.MEDIA_TYPE:
         return protobuf.decode_object(raw)
     value = decode(raw, body_format(content_type, patch=False))
     if not isinstance(value, dict):

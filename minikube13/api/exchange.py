@@ -9,9 +9,9 @@ from typing import Any
 from aiohttp import web
 
 from minikube13.api import codec, tables
-from minikube13.auth.user import UserInfo
 from minikube13.registry import errors
 from minikube13.registry.errors import StatusError
+from minikube13.registry.user import UserInfo
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ from aiohttp import web
 
 from minikube13.api import codec, exchange, params, tables, watch
 from minikube13.api.routes import Route, Target
-from minikube13.auth.user import UserInfo
 from minikube13.model.kinds import ResourceInfo
 from minikube13.registry import errors
 from minikube13.registry.objects import ObjectRegistry
 from minikube13.registry.options import WriteOptions
+from minikube13.registry.user import UserInfo
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """OpenAPI v3: the /openapi/v3 index and one document per group/version.
 
-Pure. The schemas (components) come from the model (`openapi_v3`); this module adds the
-`paths`, because kubectl reads them: before `create`/`apply`/`patch` it looks for a PATCH
+Pure. The schemas (components) come from the model (minikube13.model.openapi); this module
+adds the `paths`, because kubectl reads them: before `create`/`apply`/`patch` it looks for a PATCH
 operation tagged with the object's group/version/kind that lists a `fieldValidation` query
 parameter, and when it finds one it leaves validation to the server (`fieldValidation=Strict`)
 instead of validating on the client. `kubectl explain` reads only the components.
@@ -16,7 +16,7 @@ from typing import Any
 from minikube13 import KUBERNETES_GIT_VERSION
 from minikube13.api.routes import subresource_of
 from minikube13.model import kinds
-from minikube13.model import objects as model
+from minikube13.model import openapi as model_openapi
 from minikube13.model.kinds import ResourceInfo
 
 Doc = dict[str, Any]
@@ -57,14 +57,9 @@ def document(group: str, version: str) -> Doc:
 
 
 def _model_document(group: str, version: str) -> Doc:
-    """The model's components; a model without `openapi_v3` yet serves empty ones."""
-    build = getattr(model, "openapi_v3", None)
-    if build is None:
-        return {}
-    found = build(group, version)
-    if "components" in found or "openapi" in found:
-        return {k: v for k, v in found.items() if k != "paths"}
-    return {"components": {"schemas": found}}  # a bare schema map
+    """The model's document without its own paths (ours carry the query parameters)."""
+    found = model_openapi.openapi_v3(group, version)
+    return {k: v for k, v in found.items() if k != "paths"}
 
 
 def _schema_ref(schemas: Doc, group: str, version: str, kind: str) -> Doc:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from minikube13.auth.user import UserInfo
 from minikube13.registry import errors
 from minikube13.registry.options import DeleteOptions, ListOptions, WriteOptions
+from minikube13.registry.user import UserInfo
 
 Query = Mapping[str, str]
 

@@ -14,15 +14,15 @@ zero, like `replicas: 0`, was set on purpose).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import struct
 from datetime import UTC, datetime
 from typing import Any
 
-from minikube13.api.codec import PROTOBUF_MEDIA_TYPE as MEDIA_TYPE
-from minikube13.api.protobuf_schema import MESSAGES
 from minikube13.registry import errors
 
+MEDIA_TYPE = "application/vnd.kubernetes.protobuf"
 MAGIC = b"k8s\x00"
 _META = "k8s.io.apimachinery.pkg.apis.meta.v1."
 _GROUP_PACKAGES = {"": "core", "rbac.authorization.k8s.io": "rbac",
@@ -41,7 +41,7 @@ def message_for(api_version: str, kind: str) -> str | None:
         name = _META + kind
     else:
         name = f"k8s.io.api.{_GROUP_PACKAGES.get(group, group)}.{version}.{kind}"
-    return name if name in MESSAGES else None
+    return name if name in _messages() else None
 
 
 def decode_object(raw: bytes) -> dict[str, Any]:
@@ -116,6 +116,15 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
 
+
+@functools.cache
+def _messages() -> dict[str, Any]:
+    """The generated field tables, loaded on first use: they cost the daemon ~2 MB resident
+    and only kubectl's typed `create` commands send protobuf."""
+    from minikube13.api.protobuf_schema import MESSAGES
+    return MESSAGES
+
+
 # -- messages -----------------------------------------------------------------------------
 
 
@@ -124,7 +133,7 @@ def _message(name: str, data: bytes) -> Any:
     fields = _fields(data)
     if special is not None:
         return special(fields)
-    table = MESSAGES[name]
+    table = _messages()[name]
     out: dict[str, Any] = {}
     for num, values in fields.items():
         spec = table.get(num)

@@ -20,10 +20,10 @@ from minikube13.api.handlers import ResourceHandlers
 from minikube13.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from minikube13.api.metrics import APIMetrics
 from minikube13.api.routes import Route, Target
-from minikube13.auth.user import UserInfo
 from minikube13.registry import errors
 from minikube13.registry.errors import StatusError
 from minikube13.registry.objects import ObjectRegistry
+from minikube13.registry.user import UserInfo
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from minikube13.auth.user import AUTHENTICATED, MASTERS, UserInfo
+from minikube13.registry.user import AUTHENTICATED, MASTERS, UserInfo
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from minikube13.auth.tls import PkiError, PkiPaths
-from minikube13.auth.user import MASTERS
+from minikube13.registry.user import MASTERS
 
 log = logging.getLogger(__name__)
 

@@ -22,8 +22,7 @@ CONTRACT (filled in by the group modules; the registry and API depend only on th
   table_columns(info)              Table columnDefinitions for `kubectl get`.
   table_cells(info, obj, now)      one row of cells, matching table_columns (served form).
   schema_of(info)                  the top-level schema (for strategic merge patch metadata).
-  openapi_v3(group, version)       the OpenAPI v3 document of one group/version (components
-                                   only; the API layer adds paths).
+  The OpenAPI v3 documents are built from schema_of() in minikube13.model.openapi.
 
 KindSpec.extra hooks understood by admit() (all optional):
   "decode":     fn(obj) -> obj     after the type check, before defaulting; may raise
@@ -32,7 +31,7 @@ KindSpec.extra hooks understood by admit() (all optional):
   "on_update":  fn(new, old) -> new update only (keep server-allocated values)
   "name_check": fn(name) -> [msg]  validator for metadata.name (default: DNS-1123 subdomain)
 SERVED_SCHEMAS holds the top-level schema of a served version whose shape differs from the
-canonical one (PetSet, ScheduledJob...); schema_of and openapi_v3 use it when present.
+canonical one (PetSet, ScheduledJob...); schema_of (and so OpenAPI) uses it when present.
 """
 
 from __future__ import annotations
@@ -47,20 +46,11 @@ from minikube13.model import kinds, validation
 from minikube13.model import schema as sc
 from minikube13.model.errors import BadRequest, FieldError, Invalid
 from minikube13.model.kinds import ResourceInfo
+from minikube13.model.printing import AGE_COLUMN, NAME_COLUMN, default_cells
+from minikube13.model.printing import Column as Column
 from minikube13.model.schema import Obj
 
 Object = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Column:
-    """A Table column: name, type and format as in meta.k8s.io/v1 TableColumnDefinition."""
-
-    name: str
-    type: str = "string"
-    format: str = ""
-    description: str = ""
-    priority: int = 0  # 1 = only with -o wide
 
 
 @dataclass(frozen=True)
@@ -197,7 +187,6 @@ def field_labels(info: ResourceInfo, obj: Object) -> dict[str, str]:
 
 
 def _default_columns() -> tuple[Column, ...]:
-    from minikube13.model.groups.meta import AGE_COLUMN, NAME_COLUMN
     return (NAME_COLUMN, AGE_COLUMN)
 
 
@@ -214,21 +203,14 @@ def table_cells(info: ResourceInfo, obj: Object, now: datetime) -> list[Any]:
     spec = spec_for(info)
     if spec is not None and spec.columns and spec.cells is not None:
         return spec.cells(obj, now)
-    from minikube13.model.groups.meta import default_cells
     return default_cells(obj, now)
 
 
 def schema_of(info: ResourceInfo) -> Obj:
     """The top-level schema of the served form of `info`."""
+    _load_groups()
     served = SERVED_SCHEMAS.get((info.api_version, info.kind))
     if served is not None:
         return served
     spec = spec_for(info)
     return spec.schema if spec is not None else _GENERIC
-
-
-def openapi_v3(group: str, version: str) -> dict[str, Any]:
-    """The OpenAPI v3 document of one served group/version (the API layer adds paths)."""
-    _load_groups()
-    from minikube13.model.openapi import openapi_v3 as build
-    return build(group, version)

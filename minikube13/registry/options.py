@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from minikube13.registry.user import UserInfo
+
 
 @dataclass(frozen=True)
 class ListOptions:
@@ -24,8 +26,7 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Warn"  # "Strict" | "Warn" | "Ignore" (kubectl sends Strict)
     field_manager: str = ""
-    # An auth.user.UserInfo; typed loosely because auth is a layer above the registry.
-    user: Any = None
+    user: UserInfo | None = None
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import pytest
 from aiohttp import web
 
 from minikube13.api.server import build_app
-from minikube13.auth.user import MASTERS, UserInfo
+from minikube13.registry.user import MASTERS, UserInfo
 
 KUBECTL = "/usr/bin/kubectl"
 ADMIN = UserInfo("admin", (MASTERS,))

@@ -37,7 +37,7 @@ PURE = [
     "registry/patch.py",
     "controllers/garbage_collector.py",
     "controllers/namespace.py",
-    "auth/user.py",
+    "registry/user.py",
 ]
 IMPURE_MODULES = {"asyncio", "socket", "sqlite3", "subprocess", "time", "random", "os", "threading"}
 

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from minikube13.model import kinds, objects
-from minikube13.model.errors import BadRequest, Invalid
+from minikube13.model.errors import BadRequest
+from minikube13.testing.admission import admit, messages
 
 
 def info(plural: str) -> kinds.ResourceInfo:
@@ -28,17 +29,8 @@ def pod(**spec: Any) -> dict[str, Any]:
             "metadata": {"name": "p", "namespace": "default"}, "spec": base}
 
 
-def admit(info: kinds.ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None = None,
-          mode: str = "Strict") -> dict[str, Any]:
-    out, _ = objects.admit(info, objects.to_storage(info, obj), old, mode)
-    return out
 
 
-def messages(info: kinds.ResourceInfo, obj: dict[str, Any],
-             old: dict[str, Any] | None = None) -> list[str]:
-    with pytest.raises(Invalid) as err:
-        admit(info, obj, old)
-    return [e.message() for e in err.value.errors]
 
 
 def test_pod_defaults_match_the_apiserver() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from minikube13.model import kinds, objects
+from minikube13.model import kinds, objects, openapi
 from minikube13.model.groups.meta import human_duration
 from minikube13.model.kinds import ResourceInfo
 
@@ -183,7 +183,7 @@ def _refs(node: Any) -> list[str]:
     (g, v) for g, versions in kinds.group_versions().items() for v in versions])
 def test_openapi_is_walkable(group: str, version: str) -> None:
     """Every served kind has a component with its GVK and every $ref resolves."""
-    doc = objects.openapi_v3(group, version)
+    doc = openapi.openapi_v3(group, version)
     schemas = doc["components"]["schemas"]
     assert doc["openapi"] == "3.0.0"
     for ref in _refs(doc):
@@ -198,7 +198,7 @@ def test_openapi_is_walkable(group: str, version: str) -> None:
 
 def test_openapi_walks_pod_spec_containers() -> None:
     """pod -> spec -> containers -> ports resolves the way kubectl explain walks it."""
-    schemas = objects.openapi_v3("", "v1")["components"]["schemas"]
+    schemas = openapi.openapi_v3("", "v1")["components"]["schemas"]
 
     def follow(node: dict[str, Any]) -> dict[str, Any]:
         while "allOf" in node:

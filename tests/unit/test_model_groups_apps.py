@@ -8,10 +8,8 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from minikube13.model import kinds, objects
-from minikube13.model.errors import Invalid
+from minikube13.testing.admission import admit, messages
 
 
 def served(group: str, version: str, plural: str) -> kinds.ResourceInfo:
@@ -44,17 +42,8 @@ def workload(info: kinds.ResourceInfo, spec: dict[str, Any], name: str = "web",
             "metadata": {"name": name, "namespace": "default", **meta}, "spec": spec}
 
 
-def admit(info: kinds.ResourceInfo, obj: dict[str, Any],
-          old: dict[str, Any] | None = None) -> dict[str, Any]:
-    out, _ = objects.admit(info, objects.to_storage(info, obj), old)
-    return out
 
 
-def messages(info: kinds.ResourceInfo, obj: dict[str, Any],
-             old: dict[str, Any] | None = None) -> list[str]:
-    with pytest.raises(Invalid) as err:
-        admit(info, obj, old)
-    return [e.message() for e in err.value.errors]
 
 
 def pet_set() -> dict[str, Any]:

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 from minikube13.model import kinds, objects
-from minikube13.model.errors import Invalid
 from minikube13.model.groups import batch_cron
+from minikube13.testing.admission import admit, messages
 
 
 def served(group: str, version: str, plural: str) -> kinds.ResourceInfo:
@@ -32,17 +32,8 @@ NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 UID = "0b7c3e4e-1111-4a5b-9c1d-2e3f4a5b6c7d"
 
 
-def admit(info: kinds.ResourceInfo, obj: dict[str, Any],
-          old: dict[str, Any] | None = None) -> dict[str, Any]:
-    out, _ = objects.admit(info, objects.to_storage(info, obj), old)
-    return out
 
 
-def messages(info: kinds.ResourceInfo, obj: dict[str, Any],
-             old: dict[str, Any] | None = None) -> list[str]:
-    with pytest.raises(Invalid) as err:
-        admit(info, obj, old)
-    return [e.message() for e in err.value.errors]
 
 
 def seed() -> dict[str, Any]:

@@ -7,10 +7,8 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
-
 from minikube13.model import kinds, objects
-from minikube13.model.errors import Invalid
+from minikube13.testing.admission import admit, messages
 
 
 def served(group: str, version: str, plural: str) -> kinds.ResourceInfo:
@@ -38,17 +36,8 @@ def make(info: kinds.ResourceInfo, name: str = "x", **body: Any) -> dict[str, An
     return {"apiVersion": info.api_version, "kind": info.kind, "metadata": meta, **body}
 
 
-def admit(info: kinds.ResourceInfo, obj: dict[str, Any],
-          old: dict[str, Any] | None = None) -> dict[str, Any]:
-    out, _ = objects.admit(info, objects.to_storage(info, obj), old)
-    return out
 
 
-def messages(info: kinds.ResourceInfo, obj: dict[str, Any],
-             old: dict[str, Any] | None = None) -> list[str]:
-    with pytest.raises(Invalid) as err:
-        admit(info, obj, old)
-    return [e.message() for e in err.value.errors]
 
 
 READ_PODS = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
