@@ -29,10 +29,6 @@ def pod(**spec: Any) -> dict[str, Any]:
             "metadata": {"name": "p", "namespace": "default"}, "spec": base}
 
 
-
-
-
-
 def test_pod_defaults_match_the_apiserver() -> None:
     """A bare pod comes back with the apiserver's defaults and status Pending."""
     out = admit(POD, pod(containers=[

@@ -14,7 +14,8 @@ from minikube13.model import kinds, objects, openapi
 from minikube13.model.groups.meta import human_duration
 from minikube13.model.kinds import ResourceInfo
 
-SEED = Path(__file__).resolve().parents[2].parent / "shared" / "manifests" / \
+# The project's copy of ../shared/manifests/seed-initcontainers.yaml (so a checkout needs no ../shared).
+SEED = Path(__file__).resolve().parents[1] / "integration" / "manifests" / "seed" / \
     "seed-initcontainers.yaml"
 NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 ALPHA = "pod.alpha.kubernetes.io/init-containers"

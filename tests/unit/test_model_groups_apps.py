@@ -42,10 +42,6 @@ def workload(info: kinds.ResourceInfo, spec: dict[str, Any], name: str = "web",
             "metadata": {"name": name, "namespace": "default", **meta}, "spec": spec}
 
 
-
-
-
-
 def pet_set() -> dict[str, Any]:
     return workload(PETSET, {
         "serviceName": "nginx", "replicas": 2,

@@ -27,27 +27,15 @@ JOB = served("batch", "v1", "jobs")
 CRON = served("batch", "v1", "cronjobs")
 SCHEDULED = served("batch", "v2alpha1", "scheduledjobs")
 objects.spec_for(JOB)  # loads the group modules, which register the converters
-SEED = Path(__file__).resolve().parents[3] / "shared" / "manifests" / "seed-scheduledjob.yaml"
+# The project's copy of ../shared/manifests/seed-scheduledjob.yaml (so a checkout needs no ../shared).
+SEED = Path(__file__).resolve().parents[1] / "integration" / "manifests" / "seed" / \
+    "seed-scheduledjob.yaml"
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 UID = "0b7c3e4e-1111-4a5b-9c1d-2e3f4a5b6c7d"
 
 
-
-
-
-
 def seed() -> dict[str, Any]:
-    if SEED.exists():
-        manifest: dict[str, Any] = yaml.safe_load(SEED.read_text())
-    else:  # the seed's content, for a checkout without ../shared
-        manifest = {"apiVersion": "batch/v2alpha1", "kind": "ScheduledJob",
-                    "metadata": {"name": "pi"}, "spec": {
-                        "schedule": "0 0 0 0 0", "startingDeadlineSeconds": 30,
-                        "concurrencyPolicy": "Allow", "suspend": False,
-                        "jobTemplate": {"spec": {"template": {"spec": {
-                            "containers": [{"name": "pi", "image": "perl", "command": [
-                                "perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"]}],
-                            "restartPolicy": "Never"}}}}}}
+    manifest: dict[str, Any] = yaml.safe_load(SEED.read_text())
     manifest["metadata"]["namespace"] = "default"
     return manifest
 

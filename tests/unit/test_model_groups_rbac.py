@@ -36,10 +36,6 @@ def make(info: kinds.ResourceInfo, name: str = "x", **body: Any) -> dict[str, An
     return {"apiVersion": info.api_version, "kind": info.kind, "metadata": meta, **body}
 
 
-
-
-
-
 READ_PODS = {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]}
 
 
