@@ -90,7 +90,7 @@ class View(Protocol):
 
     def get(self, ref: ObjectRef) -> Object | None: ...
 
-    def list(self, storage: str, namespace: str | None = None) -> list[Object]:
+    def objects(self, storage: str, namespace: str | None = None) -> list[Object]:
         """Every object of one storage resource (in one namespace, or all)."""
         ...
 
