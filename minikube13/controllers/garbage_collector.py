@@ -45,6 +45,7 @@ class DeleteObject:
     ref: ObjectRef
     policy: str  # "Background" | "Foreground" | "Orphan"
     unless_owners_exist: tuple[ObjectRef, ...] = ()
+    grace_period_s: int | None = None  # None: the object's own (pods); 0: now
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """Every stored object, kept current by the runner's watches, indexed the ways the garbage
-collector and the namespace controller ask: by owner uid and by namespace."""
+collector, the namespace controller and the workload controllers ask: by owner uid, by
+namespace, by storage resource and (pods) by node."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ class ObjectCache:
         self._objects: dict[ObjectRef, Object] = {}
         self._by_owner: dict[str, set[ObjectRef]] = {}
         self._by_namespace: dict[str, set[ObjectRef]] = {}
+        self._by_storage: dict[str, set[ObjectRef]] = {}
+        self._by_node: dict[str, set[ObjectRef]] = {}
 
     def put(self, storage: str, obj: Object) -> Object | None:
         """Store an added or modified object; return the version it replaces."""
@@ -36,7 +39,7 @@ class ObjectCache:
         return old
 
     def keys(self, storage: str) -> set[ObjectRef]:
-        return {k for k in self._objects if k.storage == storage}
+        return set(self._by_storage.get(storage, ()))
 
     def remove_key(self, key: ObjectRef) -> Object | None:
         old = self._objects.pop(key, None)
@@ -48,6 +51,18 @@ class ObjectCache:
 
     def get(self, ref: ObjectRef) -> Object | None:
         return self._objects.get(ref.key)
+
+    def objects(self, storage: str, namespace: str | None = None) -> list[Object]:
+        """Every object of one storage resource (in one namespace, or all), by name."""
+        if namespace is None:
+            keys = self._by_storage.get(storage, set())
+        else:
+            keys = {k for k in self._by_namespace.get(namespace, ()) if k.storage == storage}
+        return [self._objects[k] for k in sorted(keys, key=_order)]
+
+    def pods_on_node(self, node: str) -> list[Object]:
+        """The pods bound to `node` (spec.nodeName), by namespace and name."""
+        return [self._objects[k] for k in sorted(self._by_node.get(node, ()), key=_order)]
 
     def dependents(self, owner_uid: str) -> list[tuple[ObjectRef, Object]]:
         keys = sorted(self._by_owner.get(owner_uid, ()), key=_order)
@@ -67,16 +82,30 @@ class ObjectCache:
             self._by_owner.setdefault(uid, set()).add(key)
         if key.namespace:
             self._by_namespace.setdefault(key.namespace, set()).add(key)
+        self._by_storage.setdefault(key.storage, set()).add(key)
+        node = _node_of(key, obj)
+        if node:
+            self._by_node.setdefault(node, set()).add(key)
 
     def _unindex(self, key: ObjectRef, obj: Object) -> None:
         for uid in _owner_uids(obj):
             _discard(self._by_owner, uid, key)
         if key.namespace:
             _discard(self._by_namespace, key.namespace, key)
+        _discard(self._by_storage, key.storage, key)
+        node = _node_of(key, obj)
+        if node:
+            _discard(self._by_node, node, key)
 
 
 def _order(ref: ObjectRef) -> tuple[str, str, str]:
     return ref.storage, ref.namespace, ref.name
+
+
+def _node_of(key: ObjectRef, obj: Object) -> str:
+    if key.storage != "pods":
+        return ""
+    return str((obj.get("spec") or {}).get("nodeName") or "")
 
 
 def _owner_uids(obj: Object) -> set[str]:

@@ -1,52 +1,108 @@
-"""Runs the garbage collector and the namespace controller: watches every storage resource
-through the ObjectRegistry into an ObjectCache, queues the keys each change concerns, and
-carries out what the pure reconcile functions decide, through the registry again."""
+"""Runs controllers: watches every storage resource through the ObjectRegistry into one
+ObjectCache, queues the keys each change concerns on each controller's WorkQueue, and carries
+out what the pure reconcile functions decide through one ActionExecutor.
+
+A `Controller` names its storage resource, its reconcile function and how a change of any
+object maps to its keys (`related`; by default only its own objects); `requeue_after` may ask
+for a timed reconcile (schedules, deadlines, grace periods).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from minikube13.controllers import garbage_collector as gc
 from minikube13.controllers import namespace as nsc
+from minikube13.controllers.executor import ActionExecutor, Requeue
 from minikube13.controllers.garbage_collector import ObjectRef, owners_of, ref_of
 from minikube13.controllers.object_cache import ObjectCache
 from minikube13.controllers.workqueue import WorkQueue
 from minikube13.model import kinds
 from minikube13.model.kinds import ResourceInfo
-from minikube13.registry.errors import StatusError
 from minikube13.registry.objects import ObjectRegistry
-from minikube13.registry.options import DeleteOptions, ListOptions, WriteOptions
+from minikube13.registry.options import ListOptions
 from minikube13.registry.watch import INITIAL_EVENTS_END
 
 log = logging.getLogger(__name__)
 
 Object = dict[str, Any]
-K = TypeVar("K", bound=Hashable)
+Reconcile = Callable[[Any, Any, datetime], Sequence[Any]]
+# (storage of the changed object, the object, whether it was deleted, the cache) -> keys
+KeysOf = Callable[[str, Object, bool, ObjectCache], Iterable[Hashable]]
+RequeueAfter = Callable[[Any, Any, datetime], "float | None"]
 
 STORAGE = {info.storage: info for info in kinds.RESOURCES if info.is_storage_version}
-_IGNORE = WriteOptions(field_validation="Ignore")
 _RELIST_DELAY = 1.0
 
 
-class _NotYet(Exception):
-    """The action cannot be taken yet; try the key again later."""
+def no_related(storage: str, obj: Object, deleted: bool, cache: ObjectCache) -> list[Hashable]:
+    return []
+
+
+@dataclass(frozen=True)
+class Controller:
+    """One controller: `reconcile(key, view, now) -> actions` over the keys of `storage`
+    (ObjectRef in key form). A change of an object of `storage` queues its own key; `related`
+    maps a change of any object to further keys; `keys`, when set, replaces both."""
+
+    name: str
+    storage: str
+    reconcile: Reconcile
+    related: KeysOf = no_related
+    keys: KeysOf | None = None
+    requeue_after: RequeueAfter | None = None
+    workers: int = 1
+    queue_options: dict[str, float] = field(default_factory=dict)
+
+    def keys_for(self, storage: str, obj: Object, deleted: bool,
+                 cache: ObjectCache) -> Iterable[Hashable]:
+        if self.keys is not None:
+            return self.keys(storage, obj, deleted, cache)
+        own = [ref_of(storage, obj).key] if storage == self.storage else []
+        return [*own, *self.related(storage, obj, deleted, cache)]
+
+
+def _gc_keys(storage: str, obj: Object, deleted: bool, cache: ObjectCache) -> list[Hashable]:
+    ref = ref_of(storage, obj)
+    going = deleted or bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+    keys: list[Hashable] = [] if deleted else [ref.key]
+    keys.extend(owner.key for owner in owners_of(ref, obj))
+    if going:
+        keys.extend(dependent.key for dependent, _ in cache.dependents(ref.uid))
+    return keys
+
+
+def _namespace_keys(storage: str, obj: Object, deleted: bool,
+                    cache: ObjectCache) -> list[Hashable]:
+    meta = obj.get("metadata") or {}
+    if storage == "namespaces":
+        return [meta.get("name", "")]
+    going = deleted or bool(meta.get("deletionTimestamp"))
+    return [meta["namespace"]] if meta.get("namespace") and going else []
+
+
+GARBAGE_COLLECTOR = Controller("garbage-collector", "", gc.reconcile, keys=_gc_keys,
+                               workers=2)
+NAMESPACE = Controller("namespace", "namespaces", nsc.reconcile, keys=_namespace_keys)
 
 
 class ControllerRunner:
-    def __init__(self, registry: ObjectRegistry, *, workers: int = 2,
+    def __init__(self, registry: ObjectRegistry,
+                 controllers: Sequence[Controller] = (GARBAGE_COLLECTOR, NAMESPACE), *,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.registry = registry
         self.cache = ObjectCache()
-        self.gc_queue: WorkQueue[ObjectRef] = WorkQueue()
-        self.ns_queue: WorkQueue[str] = WorkQueue()
+        self.controllers = list(controllers)
+        self.queues: dict[str, WorkQueue[Any]] = {
+            c.name: WorkQueue(**c.queue_options) for c in self.controllers}
+        self.executor = ActionExecutor(registry, clock)
         self.clock = clock
-        self.workers = workers
         self.synced = asyncio.Event()
         self._unsynced = set(STORAGE)
 
@@ -59,10 +115,10 @@ class ControllerRunner:
             await asyncio.wait({synced, stopped}, return_when=asyncio.FIRST_COMPLETED)
             synced.cancel()
             if not stop.is_set():
-                log.info("controllers synced objects=%d", len(self.cache))
-                workers = [asyncio.create_task(self._work(self.gc_queue, gc.reconcile))
-                           for _ in range(self.workers)]
-                workers.append(asyncio.create_task(self._work(self.ns_queue, nsc.reconcile)))
+                log.info("controllers synced objects=%d controllers=%s", len(self.cache),
+                         ",".join(c.name for c in self.controllers))
+                workers = [asyncio.create_task(self._work(c))
+                           for c in self.controllers for _ in range(c.workers)]
             await stopped
         finally:
             for task in watchers + workers:
@@ -70,8 +126,8 @@ class ControllerRunner:
             for task in watchers + workers:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            self.gc_queue.shutdown()
-            self.ns_queue.shutdown()
+            for queue in self.queues.values():
+                queue.shutdown()
 
     # -- watching --------------------------------------------------------------------------
 
@@ -104,163 +160,61 @@ class ControllerRunner:
         for key in self.cache.keys(info.storage) - seen:
             old = self.cache.remove_key(key)
             if old is not None:
-                self._enqueue(info, old, deleted=True)
+                self._enqueue(info.storage, old, deleted=True)
         self._unsynced.discard(info.storage)
         if not self._unsynced:
             self.synced.set()
 
     def _observe(self, info: ResourceInfo, kind: str, obj: Object) -> None:
         if kind == "DELETED":
-            self.cache.remove(info.storage, obj)
+            old = self.cache.remove(info.storage, obj)
         else:
-            self.cache.put(info.storage, obj)
-        self._enqueue(info, obj, deleted=kind == "DELETED")
+            old = self.cache.put(info.storage, obj)
+        if old is not None and kind != "DELETED":
+            self._enqueue(info.storage, old, deleted=False)  # e.g. labels no longer matching
+        self._enqueue(info.storage, obj, deleted=kind == "DELETED")
 
-    def _enqueue(self, info: ResourceInfo, obj: Object, *, deleted: bool) -> None:
+    def _enqueue(self, storage: str, obj: Object, *, deleted: bool) -> None:
         """Queue every key whose reconcile may change because `obj` changed."""
-        ref = ref_of(info.storage, obj)
-        going = deleted or bool((obj.get("metadata") or {}).get("deletionTimestamp"))
-        if not deleted:
-            self.gc_queue.add(ref.key)
-        for owner in owners_of(ref, obj):
-            self.gc_queue.add(owner.key)
-        if going:
-            for dependent, _ in self.cache.dependents(ref.uid):
-                self.gc_queue.add(dependent.key)
-        if info.storage == "namespaces":
-            self.ns_queue.add(ref.name)
-        elif ref.namespace and going:
-            self.ns_queue.add(ref.namespace)
+        for controller in self.controllers:
+            queue = self.queues[controller.name]
+            for key in controller.keys_for(storage, obj, deleted, self.cache):
+                queue.add(key)
 
     # -- working ---------------------------------------------------------------------------
 
-    async def _work(self, queue: WorkQueue[K],
-                    reconcile: Callable[[K, ObjectCache, datetime], list[Any]]) -> None:
+    async def _work(self, controller: Controller) -> None:
+        queue = self.queues[controller.name]
         while True:
             key = await queue.get()
             try:
-                for action in reconcile(key, self.cache, self.clock()):
-                    await self._execute(action)
-            except asyncio.CancelledError:
-                raise
-            except _NotYet:
-                queue.add_rate_limited(key)
-            except Exception:
-                log.warning("reconcile failed key=%s", key, exc_info=True)
-                queue.add_rate_limited(key)
-            else:
-                queue.forget(key)
+                await self.reconcile_once(controller, queue, key)
             finally:
                 queue.done(key)
 
-    async def _execute(self, action: Any) -> None:
-        handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
-            gc.DeleteObject: self._delete,
-            gc.RemoveFinalizer: self._remove_finalizer,
-            gc.RemoveOwnerRefs: self._remove_owner_refs,
-            nsc.FinalizeNamespace: self._finalize_namespace,
-        }
-        log.debug("controller action=%s", action)
-        await handlers[type(action)](action)
-
-    async def _live_uid(self, ref: ObjectRef) -> str | None:
-        info = STORAGE.get(ref.storage)
-        if info is None:
-            return None
+    async def reconcile_once(self, controller: Controller, queue: WorkQueue[Any],
+                             key: Any) -> None:
+        """Reconcile one key and carry out its actions in order; on the first failure the
+        rest are skipped and the key comes back after a back-off."""
         try:
-            found = await self.registry.get(info, ref.namespace, ref.name)
-        except StatusError as err:
-            if err.code == 404:
-                return None
+            now = self.clock()
+            await self.executor.run(list(controller.reconcile(key, self.cache, now)))
+        except asyncio.CancelledError:
             raise
-        return str(found.object["metadata"].get("uid", ""))
-
-    async def _any_exists(self, owners: tuple[ObjectRef, ...]) -> bool:
-        """The live check before acting on owners the cache says are gone."""
-        for owner in owners:
-            if await self._live_uid(owner) == owner.uid:
-                return True
-        return False
-
-    async def _delete(self, action: gc.DeleteObject) -> None:
-        if await self._any_exists(action.unless_owners_exist):
+        except Requeue as why:
+            log.debug("requeue controller=%s key=%s: %s", controller.name, key, why)
+            queue.add_rate_limited(key)
             return
-        opts = DeleteOptions(propagation_policy=action.policy,
-                             precondition_uid=action.ref.uid or None)
-        try:
-            await self.registry.delete(STORAGE[action.ref.storage], action.ref.namespace,
-                                       action.ref.name, opts)
-        except StatusError as err:
-            if err.code not in (404, 409):
-                raise
-
-    async def _remove_finalizer(self, action: gc.RemoveFinalizer) -> None:
-        def change(obj: Object) -> bool:
-            finalizers = obj["metadata"].get("finalizers") or []
-            if action.finalizer not in finalizers:
-                return False
-            obj["metadata"]["finalizers"] = [f for f in finalizers if f != action.finalizer]
-            return True
-
-        await self._edit(action.ref, change)
-
-    async def _remove_owner_refs(self, action: gc.RemoveOwnerRefs) -> None:
-        if await self._any_exists(action.unless_owners_exist):
+        except Exception:
+            log.warning("reconcile failed controller=%s key=%s", controller.name, key,
+                        exc_info=True)
+            queue.add_rate_limited(key)
             return
-
-        def change(obj: Object) -> bool:
-            refs = obj["metadata"].get("ownerReferences") or []
-            kept = [r for r in refs if r.get("uid") not in action.owner_uids]
-            if len(kept) == len(refs):
-                return False
-            obj["metadata"]["ownerReferences"] = kept
-            return True
-
-        await self._edit(action.ref, change)
-
-    async def _edit(self, ref: ObjectRef, change: Callable[[Object], bool],
-                    subresource: str = "") -> None:
-        """Read, change and write back with the resourceVersion read (retry on 409)."""
-        info = STORAGE[ref.storage]
-        for _ in range(5):
-            try:
-                current = (await self.registry.get(info, ref.namespace, ref.name)).object
-            except StatusError as err:
-                if err.code == 404:
-                    return
-                raise
-            if ref.uid and current["metadata"].get("uid") != ref.uid:
-                return
-            changed = copy.deepcopy(current)
-            if not change(changed):
-                return
-            try:
-                await self.registry.update(info, ref.namespace, ref.name, changed, _IGNORE,
-                                           subresource)
-                return
-            except StatusError as err:
-                if err.code == 404:
-                    return
-                if err.code != 409:
-                    raise
-        raise _NotYet(f"conflicts updating {ref}")
-
-    async def _finalize_namespace(self, action: nsc.FinalizeNamespace) -> None:
-        for info in STORAGE.values():
-            if info.namespaced:
-                left = await self.registry.list(info, action.name, ListOptions(limit=1))
-                if left["items"]:
-                    raise _NotYet(f"namespace {action.name} still has {info.storage}")
-
-        def change(ns: Object) -> bool:
-            finalizers = (ns.get("spec") or {}).get("finalizers") or []
-            if nsc.FINALIZER not in finalizers:
-                return False
-            ns["spec"]["finalizers"] = [f for f in finalizers if f != nsc.FINALIZER]
-            return True
-
-        await self._edit(ObjectRef("namespaces", "", action.name, action.uid), change,
-                         "finalize")
+        queue.forget(key)
+        if controller.requeue_after is not None:
+            delay = controller.requeue_after(key, self.cache, self.clock())
+            if delay is not None:
+                queue.add_after(key, max(0.0, delay))
 
 
 async def _close(stream: AsyncIterator[Object]) -> None:
@@ -276,6 +230,8 @@ def _initial_end(obj: Object) -> bool:
     return annotations.get(INITIAL_EVENTS_END) == "true"
 
 
-async def run_controllers(registry: ObjectRegistry, stop: asyncio.Event) -> None:
-    """Run the garbage collector and the namespace controller until `stop` is set."""
-    await ControllerRunner(registry).run(stop)
+async def run_controllers(registry: ObjectRegistry, stop: asyncio.Event,
+                          controllers: Sequence[Controller] = (GARBAGE_COLLECTOR, NAMESPACE),
+                          ) -> None:
+    """Run `controllers` until `stop` is set."""
+    await ControllerRunner(registry, controllers).run(stop)

@@ -18,6 +18,7 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._failures: dict[K, int] = {}
         self._timers: set[asyncio.TimerHandle] = set()
+        self._waiting: dict[K, tuple[float, asyncio.TimerHandle]] = {}
         self.base_delay = base_delay
         self.max_delay = max_delay
 
@@ -29,16 +30,29 @@ class WorkQueue(Generic[K]):
             self._ready.put_nowait(key)
 
     def add_after(self, key: K, delay: float) -> None:
+        """Queue `key` after `delay` seconds; an earlier pending time for it wins."""
+        if delay <= 0:
+            self.add(key)
+            return
         loop = asyncio.get_running_loop()
+        when = loop.time() + delay
+        pending = self._waiting.get(key)
+        if pending is not None:
+            if pending[0] <= when:
+                return
+            pending[1].cancel()
+            self._timers.discard(pending[1])
         handle: asyncio.TimerHandle | None = None
 
         def fire() -> None:
             if handle is not None:
                 self._timers.discard(handle)
+            self._waiting.pop(key, None)
             self.add(key)
 
-        handle = loop.call_later(delay, fire)
+        handle = loop.call_at(when, fire)
         self._timers.add(handle)
+        self._waiting[key] = (when, handle)
 
     def add_rate_limited(self, key: K) -> None:
         failures = self._failures.get(key, 0)
@@ -69,6 +83,7 @@ class WorkQueue(Generic[K]):
         for handle in self._timers:
             handle.cancel()
         self._timers.clear()
+        self._waiting.clear()
 
     def __len__(self) -> int:
         return len(self._dirty)

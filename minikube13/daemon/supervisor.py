@@ -59,6 +59,7 @@ class Daemon:
         self.registry: ObjectRegistry | None = None
         self._runner: web.AppRunner | None = None
         self._controllers: asyncio.Task[None] | None = None
+        self._scheduler: asyncio.Task[None] | None = None
         self._controllers_stop = asyncio.Event()
         self._cert_refresh: asyncio.Task[None] | None = None
         self._socket_bound = False
@@ -126,9 +127,13 @@ class Daemon:
         return store
 
     def _start_controllers(self, registry: ObjectRegistry) -> None:
+        """The controllers and the scheduler (one server: this one is the leader)."""
         from minikube13.controllers import run_controllers
+        from minikube13.scheduler.runner import run_scheduler
         self._controllers = asyncio.create_task(
             run_controllers(registry, self._controllers_stop), name="controllers")
+        self._scheduler = asyncio.create_task(
+            run_scheduler(registry, self._controllers_stop), name="scheduler")
 
     async def _serve(self, registry: ObjectRegistry, ssl_context: ssl.SSLContext) -> None:
         from minikube13.api.server import build_app
@@ -190,6 +195,9 @@ class Daemon:
         if self._controllers is not None:
             await _finish(self._controllers, "controllers", CONTROLLERS_GRACE_S)
             self._controllers = None
+        if self._scheduler is not None:
+            await _finish(self._scheduler, "scheduler", CONTROLLERS_GRACE_S)
+            self._scheduler = None
         if self.store is not None:
             await self.store.close()
             self.store = None
