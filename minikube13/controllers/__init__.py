@@ -35,7 +35,7 @@ class Workload:
     storage: str
     related: tuple[tuple[str, str], ...] = ()  # (owner storage, child storage) via owned_by
     pods_to_deployment: bool = False
-    requeue_attrs: tuple[str, ...] = ("requeue_after", "next_reconcile")
+    requeue_attrs: tuple[str, ...] = ("requeue_after", "requeue_at", "next_reconcile")
 
 
 WORKLOADS = [
