@@ -76,7 +76,10 @@ def test_sd_notify_ready_watchdog_and_stopping(daemon_factory: type[DaemonProces
         d = daemon_factory("notified", env={"NOTIFY_SOCKET": str(notify_path),
                                             "WATCHDOG_USEC": "400000"})
         d.start()
-        messages = _drain(listener, until="WATCHDOG=1")
+        # The fixture's own probe can see /readyz before the daemon's probe of itself does:
+        # wait for READY=1 itself, then for a watchdog ping after it.
+        messages = _drain(listener, until="READY=1")
+        messages += _drain(listener, until="WATCHDOG=1")
         assert d.stop() == 0
         messages += _drain(listener, until="STOPPING=1")
     text = "\n".join(messages)
