@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +26,7 @@ from minikube13.controllers.workqueue import WorkQueue
 from minikube13.model import kinds
 from minikube13.model.kinds import ResourceInfo
 from minikube13.registry.objects import ObjectRegistry
-from minikube13.registry.options import ListOptions
-from minikube13.registry.watch import INITIAL_EVENTS_END
+from minikube13.registry.reflector import reflect
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +37,6 @@ KeysOf = Callable[[str, Object, bool, ObjectCache], Iterable[Hashable]]
 RequeueAfter = Callable[[Any, Any, datetime], "float | None"]
 
 STORAGE = {info.storage: info for info in kinds.RESOURCES if info.is_storage_version}
-_RELIST_DELAY = 1.0
 
 
 def no_related(storage: str, obj: Object, deleted: bool, cache: ObjectCache) -> list[Hashable]:
@@ -132,29 +130,11 @@ class ControllerRunner:
     # -- watching --------------------------------------------------------------------------
 
     async def _watch(self, info: ResourceInfo) -> None:
-        """List+watch one storage resource forever; a broken watch relists."""
-        opts = ListOptions(allow_bookmarks=True, send_initial_events=True)
-        while True:
-            seen: set[ObjectRef] | None = set()
-            stream = self.registry.watch(info, "", opts)
-            try:
-                async for event in stream:
-                    obj = event["object"]
-                    if event["type"] == "BOOKMARK":
-                        if seen is not None and _initial_end(obj):
-                            self._resynced(info, seen)
-                            seen = None
-                        continue
-                    if seen is not None:
-                        seen.add(ref_of(info.storage, obj).key)
-                    self._observe(info, event["type"], obj)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("controller watch failed resource=%s", info.storage, exc_info=True)
-            finally:
-                await _close(stream)
-            await asyncio.sleep(_RELIST_DELAY)
+        """List+watch one storage resource forever into the cache."""
+        await reflect(self.registry, info,
+                      key_of=lambda obj: ref_of(info.storage, obj).key,
+                      on_event=lambda kind, obj: self._observe(info, kind, obj),
+                      on_listed=lambda seen: self._resynced(info, seen))
 
     def _resynced(self, info: ResourceInfo, seen: set[ObjectRef]) -> None:
         for key in self.cache.keys(info.storage) - seen:
@@ -217,17 +197,6 @@ class ControllerRunner:
                 queue.add_after(key, max(0.0, delay))
 
 
-async def _close(stream: AsyncIterator[Object]) -> None:
-    """End a watch now (its pump task with it) rather than at garbage collection."""
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        with contextlib.suppress(Exception):
-            await aclose()
-
-
-def _initial_end(obj: Object) -> bool:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return annotations.get(INITIAL_EVENTS_END) == "true"
 
 
 async def run_controllers(registry: ObjectRegistry, stop: asyncio.Event,

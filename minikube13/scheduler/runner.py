@@ -11,7 +11,7 @@ import copy
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -21,8 +21,8 @@ from minikube13.model.kinds import ResourceInfo
 from minikube13.registry.errors import StatusError
 from minikube13.registry.metadata import timestamp
 from minikube13.registry.objects import ObjectRegistry
-from minikube13.registry.options import ListOptions, WriteOptions
-from minikube13.registry.watch import INITIAL_EVENTS_END
+from minikube13.registry.options import WriteOptions
+from minikube13.registry.reflector import reflect
 from minikube13.scheduler.core import failure_message, schedule
 from minikube13.scheduler.podinfo import PodInfo, pod_info
 from minikube13.scheduler.snapshot import Snapshot, volume_placement
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 Object = dict[str, Any]
 SCHEDULER_NAME = "default-scheduler"
 RETRY_INTERVAL = 30.0
-RELIST_DELAY = 1.0
 TERMINAL = ("Succeeded", "Failed")
 _IGNORE = WriteOptions(field_validation="Ignore")
 
@@ -130,30 +129,13 @@ class SchedulerRunner:
     # -- watching --------------------------------------------------------------------------
 
     async def _watch(self, info: ResourceInfo, observe: Callable[[str, Object], None]) -> None:
-        """List+watch one resource forever; a broken watch relists and drops what is gone."""
-        opts = ListOptions(allow_bookmarks=True, send_initial_events=True)
-        while True:
-            seen: set[str] | None = set()
-            stream = self.registry.watch(info, "", opts)
-            try:
-                async for event in stream:
-                    obj = event["object"]
-                    if event["type"] == "BOOKMARK":
-                        if seen is not None and _initial_end(obj):
-                            self._resynced(info, seen)
-                            seen = None
-                        continue
-                    if seen is not None:
-                        seen.add(key_of(obj))
-                    observe(event["type"], obj)
-                    self.wake.set()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("scheduler watch failed resource=%s", info.plural, exc_info=True)
-            finally:
-                await _close(stream)
-            await asyncio.sleep(RELIST_DELAY)
+        """List+watch one resource forever; a relist drops what is gone."""
+        def on_event(kind: str, obj: Object) -> None:
+            observe(kind, obj)
+            self.wake.set()
+
+        await reflect(self.registry, info, key_of=key_of, on_event=on_event,
+                      on_listed=lambda seen: self._resynced(info, seen))
 
     def _resynced(self, info: ResourceInfo, seen: set[str]) -> None:
         if info is NODES:
@@ -315,16 +297,6 @@ class SchedulerRunner:
                     raise
 
 
-async def _close(stream: AsyncIterator[Object]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        with contextlib.suppress(Exception):
-            await aclose()
-
-
-def _initial_end(obj: Object) -> bool:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return annotations.get(INITIAL_EVENTS_END) == "true"
 
 
 async def run_scheduler(registry: ObjectRegistry, stop: asyncio.Event, *,
