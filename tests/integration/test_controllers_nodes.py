@@ -19,6 +19,7 @@ from minikube13.registry.objects import ObjectRegistry
 from minikube13.registry.options import ListOptions, WriteOptions
 from minikube13.testing.hollow_node import HollowNode
 from minikube13.testing.memory_store import MemoryStore
+from minikube13.testing.waiting import eventually as _eventually
 
 
 def _info(plural: str) -> ResourceInfo:
@@ -47,14 +48,6 @@ async def cluster() -> AsyncIterator[ObjectRegistry]:
     stop.set()
     await asyncio.wait_for(task, 5)
     await store.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 8.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def node(registry: ObjectRegistry, name: str) -> dict[str, Any]:
@@ -158,3 +151,8 @@ async def _terminating(registry: ObjectRegistry, name: str) -> bool:
     except StatusError:
         return True  # already gone
     return bool(pod["metadata"].get("deletionTimestamp"))
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 8.0) -> None:
+    """Nodes, heartbeats and controllers take longer here than the shared default."""
+    await _eventually(check, timeout)

@@ -17,6 +17,7 @@ from minikube13.registry.objects import ObjectRegistry
 from minikube13.registry.options import ListOptions, WriteOptions
 from minikube13.testing.hollow_node import HollowNode
 from minikube13.testing.memory_store import MemoryStore
+from minikube13.testing.waiting import eventually as _eventually
 
 PODS = kinds.find("", "v1", "pods")
 REPLICASETS = kinds.find("apps", "v1", "replicasets")
@@ -58,14 +59,6 @@ async def cluster() -> AsyncIterator[tuple[ObjectRegistry, list[HollowNode]]]:
         await node.close()
     await asyncio.wait_for(asyncio.gather(*tasks), 5)
     await store.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def pods(registry: ObjectRegistry) -> list[dict[str, Any]]:
@@ -124,3 +117,8 @@ async def test_job_completes_on_hollow_nodes(
             for c in status.get("conditions") or [])
 
     await eventually(complete, timeout=15)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    """Nodes, heartbeats and controllers take longer here than the shared default."""
+    await _eventually(check, timeout)

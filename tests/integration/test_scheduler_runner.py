@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,6 +13,7 @@ from minikube13.registry.objects import ObjectRegistry
 from minikube13.registry.options import DeleteOptions, ListOptions, WriteOptions
 from minikube13.scheduler.runner import EVENTS, NODES, PODS, VOLUMES, SchedulerRunner
 from minikube13.testing.memory_store import MemoryStore
+from minikube13.testing.waiting import eventually
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 W = WriteOptions()
@@ -46,16 +47,6 @@ async def cluster() -> AsyncIterator[tuple[ObjectRegistry, SchedulerRunner]]:
     stop.set()
     await task
     await store.close()
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await check()
-        if result:
-            return result
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.02)
 
 
 async def node_of(registry: ObjectRegistry, name: str) -> str:

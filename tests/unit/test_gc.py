@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from minikube13.registry.errors import StatusError
 from minikube13.registry.objects import ObjectRegistry
 from minikube13.registry.options import DeleteOptions, ListOptions, WriteOptions
 from minikube13.testing.memory_store import MemoryStore
+from minikube13.testing.waiting import eventually
 
 NOW = datetime(2026, 1, 2, tzinfo=UTC)
 CONFIGMAPS = kinds.find("", "v1", "configmaps")
@@ -162,14 +163,6 @@ async def cluster() -> AsyncIterator[ObjectRegistry]:
     stop.set()
     await asyncio.wait_for(task, 5)
     await store.close()
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.02)
 
 
 async def exists(registry: ObjectRegistry, name: str, info: Any = CONFIGMAPS,
