@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,14 +18,6 @@ CONFIGMAPS = kinds.find("", "v1", "configmaps")
 PODS = kinds.find("", "v1", "pods")
 assert CONFIGMAPS and PODS
 W = WriteOptions()
-
-
-@pytest.fixture
-async def store() -> AsyncIterator[MemoryStore]:
-    s = MemoryStore()
-    await s.start()
-    yield s
-    await s.close()
 
 
 @pytest.fixture

@@ -22,14 +22,6 @@ W = WriteOptions()
 
 
 @pytest.fixture
-async def store() -> AsyncIterator[MemoryStore]:
-    s = MemoryStore()
-    await s.start()
-    yield s
-    await s.close()
-
-
-@pytest.fixture
 async def registry(store: MemoryStore) -> ObjectRegistry:
     reg = ObjectRegistry(store, bookmark_interval=0.05)
     await reg.ensure_namespace("default")
