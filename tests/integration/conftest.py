@@ -8,7 +8,6 @@ Unix socket.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import socket
@@ -26,7 +25,10 @@ import pytest
 KUBECTL = "/usr/bin/kubectl"
 READY_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
-_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+# The child gets SIGTERM if pytest dies, so no daemon outlives the run. util-linux's setpriv
+# sets it and execs (same pid); a preexec_fn would run Python after fork in a threaded
+# pytest, which can deadlock the child before exec and hang Popen forever.
+DIE_WITH_PYTEST = ["/usr/bin/setpriv", "--pdeathsig", "TERM"]
 
 
 class CommandFailed(subprocess.CalledProcessError):
@@ -34,12 +36,6 @@ class CommandFailed(subprocess.CalledProcessError):
 
     def __str__(self) -> str:
         return f"{super().__str__()}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
-
-
-def _die_with_pytest() -> None:
-    """In the child: get SIGTERM if pytest itself is killed, so no daemon outlives the run."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def free_port() -> int:
@@ -91,9 +87,8 @@ class DaemonProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it from here
         try:
             self.process = subprocess.Popen(
-                self.command(), stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                [*DIE_WITH_PYTEST, *self.command()], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 env=self.environment(), start_new_session=True,
-                preexec_fn=_die_with_pytest,
             )
         finally:
             log.close()
