@@ -7,7 +7,8 @@ SYSTEM_PYTHON ?= /usr/bin/python3
 VENV          := .venv
 PY            := $(VENV)/bin/python
 DEPS_STAMP    := $(VENV)/.deps-stamp
-APT_PACKAGES  := python3-venv python3-dev libsystemd-dev pkg-config sqlite3
+APT_PACKAGES  := python3-venv python3-dev libsystemd-dev pkg-config sqlite3 \
+                 runc busybox-static iproute2 nftables util-linux skopeo umoci docker-registry
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DATA_DIR      := /var/lib/minikube13
@@ -38,7 +39,7 @@ help:
 deps: $(DEPS_STAMP)
 
 # Re-run only when pyproject.toml changes (or the venv is gone).
-$(DEPS_STAMP): pyproject.toml
+$(DEPS_STAMP): pyproject.toml Makefile
 	@missing=""; \
 	for p in $(APT_PACKAGES); do dpkg -s "$$p" >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v systemd-analyze >/dev/null || missing="$$missing systemd"; \

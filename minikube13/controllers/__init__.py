@@ -1,19 +1,16 @@
 """Controllers: pure `reconcile(key, view, now) -> actions` functions and the runner that
 feeds them from watches and carries out their actions (see controllers.runner).
 
-`run_controllers` runs the garbage collector, the namespace and node lifecycle controllers,
-and every workload controller whose module is present (WORKLOADS).
+`all_controllers` is the one list of what runs: the garbage collector, namespaces, node
+lifecycle, the pod GC and the workload controllers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,58 +21,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Workload:
-    """A workload controller: module minikube13.controllers.<module>, its `reconcile` over
-    the keys of `storage`, the changes of other objects that concern it (mapping.py), and
-    the module attribute (if any) giving a time to reconcile again."""
-
-    name: str
-    module: str
-    storage: str
-    related: tuple[tuple[str, str], ...] = ()  # (owner storage, child storage) via owned_by
-    pods_to_deployment: bool = False
-    requeue_attrs: tuple[str, ...] = ("requeue_after", "requeue_at", "next_reconcile")
-
-
-WORKLOADS = [
-    Workload("replicaset", "replicaset", "replicasets", (("replicasets", "pods"),)),
-    Workload("replicationcontroller", "replicaset", "replicationcontrollers",
-             (("replicationcontrollers", "pods"),)),
-    Workload("deployment", "deployment", "deployments", (("deployments", "replicasets"),),
-             pods_to_deployment=True),
-    Workload("job", "job", "jobs", (("jobs", "pods"),)),
-    Workload("cronjob", "cronjob", "cronjobs", (("cronjobs", "jobs"),)),
-]
-
-
-def available(module: str) -> bool:
-    return importlib.util.find_spec(f"minikube13.controllers.{module}") is not None
-
-
 def workload_controllers() -> list[Controller]:
-    """A Controller for each workload whose module is present and imports."""
-    from minikube13.controllers import mapping
+    """ReplicaSet, ReplicationController, Deployment, Job and CronJob."""
+    from minikube13.controllers import cronjob, deployment, job, replicaset
+    from minikube13.controllers.mapping import both, owned_by, pod_to_deployment
     from minikube13.controllers.runner import Controller
 
-    found: list[Controller] = []
-    for w in WORKLOADS:
-        if not available(w.module):
-            continue
-        try:
-            module = importlib.import_module(f"minikube13.controllers.{w.module}")
-        except ImportError:
-            log.warning("controller module does not import module=%s", w.module, exc_info=True)
-            continue
-        mappers = [mapping.owned_by(owner, child) for owner, child in w.related]
-        if w.pods_to_deployment:
-            mappers.append(mapping.pod_to_deployment)
-        requeue = next((getattr(module, a) for a in w.requeue_attrs if hasattr(module, a)),
-                       None)
-        found.append(Controller(w.name, w.storage, module.reconcile,
-                                related=mapping.both(*mappers),
-                                requeue_after=_seconds_after(requeue)))
-    return found
+    return [
+        Controller("replicaset", "replicasets", replicaset.reconcile,
+                   related=owned_by("replicasets", "pods"),
+                   requeue_after=_seconds_after(replicaset.requeue_at)),
+        Controller("replicationcontroller", "replicationcontrollers", replicaset.reconcile,
+                   related=owned_by("replicationcontrollers", "pods"),
+                   requeue_after=_seconds_after(replicaset.requeue_at)),
+        Controller("deployment", "deployments", deployment.reconcile,
+                   related=both(owned_by("deployments", "replicasets"), pod_to_deployment),
+                   requeue_after=_seconds_after(deployment.requeue_at)),
+        Controller("job", "jobs", job.reconcile, related=owned_by("jobs", "pods"),
+                   requeue_after=_seconds_after(job.requeue_after)),
+        Controller("cronjob", "cronjobs", cronjob.reconcile,
+                   related=owned_by("cronjobs", "jobs"),
+                   requeue_after=_seconds_after(cronjob.requeue_after)),
+    ]
 
 
 def _seconds_after(requeue: Callable[..., Any] | None) -> Callable[..., float | None] | None:
@@ -102,16 +69,23 @@ def _seconds_after(requeue: Callable[..., Any] | None) -> Callable[..., float | 
     return seconds
 
 
-def all_controllers(*, node_grace_s: float = 40.0,
-                    eviction_timeout_s: float = 300.0) -> list[Controller]:
-    from minikube13.controllers import mapping
+def all_controllers(*, node_grace_s: float = 40.0, eviction_timeout_s: float = 300.0,
+                    terminated_pod_threshold: int = 12_500) -> list[Controller]:
+    from minikube13.controllers import mapping, podgc
     from minikube13.controllers.node_lifecycle import NodeLifecycle
     from minikube13.controllers.runner import GARBAGE_COLLECTOR, NAMESPACE, Controller
 
     nodes = NodeLifecycle(node_grace_s, eviction_timeout_s)
     node = Controller("node-lifecycle", "nodes", nodes.reconcile, related=mapping.node_related,
                       requeue_after=nodes.next_check)
-    return [GARBAGE_COLLECTOR, NAMESPACE, node, *workload_controllers()]
+
+    def collect_pods(key: Any, view: Any, now: datetime) -> list[Any]:
+        return podgc.reconcile(key, view, now, terminated_pod_threshold)
+
+    pod_gc = Controller("pod-garbage-collector", "pods", collect_pods,
+                        related=mapping.pods_of_node,
+                        requeue_after=_seconds_after(podgc.requeue_at))
+    return [GARBAGE_COLLECTOR, NAMESPACE, node, pod_gc, *workload_controllers()]
 
 
 async def run_controllers(registry: ObjectRegistry, stop: asyncio.Event, *,

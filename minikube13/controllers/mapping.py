@@ -101,3 +101,13 @@ def node_related(storage: str, obj: Object, deleted: bool,
         node = (obj.get("spec") or {}).get("nodeName")
         return [ObjectRef("nodes", "", node)] if node else []
     return []
+
+
+def pods_of_node(storage: str, obj: Object, deleted: bool,
+                 cache: ObjectCache) -> list[Hashable]:
+    """A node's coming or going concerns the pods bound to it (the pod GC)."""
+    if storage != "nodes":
+        return []
+    name = (obj.get("metadata") or {}).get("name", "")
+    return [ObjectRef("pods", p["metadata"].get("namespace", ""), p["metadata"]["name"])
+            for p in cache.pods_on_node(name)]

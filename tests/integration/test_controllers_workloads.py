@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from minikube13.controllers import all_controllers, available
+from minikube13.controllers import all_controllers
 from minikube13.controllers.runner import ControllerRunner
 from minikube13.model import kinds
 from minikube13.registry.objects import ObjectRegistry
@@ -23,17 +23,6 @@ PODS = kinds.find("", "v1", "pods")
 REPLICASETS = kinds.find("apps", "v1", "replicasets")
 JOBS = kinds.find("batch", "v1", "jobs")
 assert PODS and REPLICASETS and JOBS
-
-def _present() -> bool:
-    import importlib.util
-
-    return (available("replicaset") and available("job")
-            and importlib.util.find_spec("minikube13.scheduler.runner") is not None)
-
-
-pytestmark = pytest.mark.skipif(not _present(), reason="workload controllers or scheduler "
-                                "not present")
-
 
 @pytest.fixture
 async def cluster() -> AsyncIterator[tuple[ObjectRegistry, list[HollowNode]]]:

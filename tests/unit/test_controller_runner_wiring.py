@@ -7,10 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-
-import minikube13.controllers as controllers
-from minikube13.controllers import Workload, _seconds_after, all_controllers
+from minikube13.controllers import _seconds_after, all_controllers
 from minikube13.controllers.actions import ObjectRef
 from minikube13.controllers.mapping import (
     node_related,
@@ -122,20 +119,12 @@ def test_own_changes_and_related_changes_both_queue() -> None:
         ObjectRef("replicasets", "ns", "a")]
 
 
-def test_every_present_controller_is_registered() -> None:
-    """The garbage collector, namespaces, nodes and each workload module present run."""
+def test_every_controller_is_registered() -> None:
+    """The garbage collectors, namespaces, nodes and every workload controller run."""
     names = [c.name for c in all_controllers()]
-    assert names[:3] == ["garbage-collector", "namespace", "node-lifecycle"]
-    for workload in controllers.WORKLOADS:
-        assert (workload.name in names) == controllers.available(workload.module)
-
-
-def test_missing_workload_module_is_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A workload whose module is not there yet is left out, not an error."""
-    monkeypatch.setattr(controllers, "WORKLOADS",
-                        [Workload("ghost", "no_such_controller", "replicasets")])
-    assert [c.name for c in all_controllers()] == [
-        "garbage-collector", "namespace", "node-lifecycle"]
+    assert names == ["garbage-collector", "namespace", "node-lifecycle",
+                     "pod-garbage-collector", "replicaset", "replicationcontroller",
+                     "deployment", "job", "cronjob"]
 
 
 def test_requeue_hooks_in_either_shape() -> None:

@@ -40,6 +40,7 @@ PURE = [
     "controllers/node_lifecycle.py",
     "controllers/job.py",
     "controllers/cronjob.py",
+    "controllers/podgc.py",
     "controllers/replicaset.py",
     "controllers/deployment.py",
     "controllers/deployment_replicasets.py",
@@ -51,6 +52,11 @@ PURE = [
     "scheduler/podinfo.py",
     "scheduler/scores.py",
     "scheduler/snapshot.py",
+    "runtime/bundle.py",
+    "runtime/podenv.py",
+    "runtime/etcfiles.py",
+    "runtime/volumes.py",
+    "runtime/errors.py",
 ]
 IMPURE_MODULES = {"asyncio", "socket", "sqlite3", "subprocess", "time", "random", "os", "threading"}
 
