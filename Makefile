@@ -19,13 +19,14 @@ PID_FILE      := $(RUN_DIR)/minikube13d.pid
 LOG_FILE      := $(LOG_DIR)/minikube13d.log
 SOCKET        := $(RUN_DIR)/api.sock
 KUBECONFIG_FILE := $(CONFIG_DIR)/admin.kubeconfig
+BASE_IMAGES   := build/images/busybox.oci
 READY_TIMEOUT := 60
 STOP_TIMEOUT  := 30
 
 # true when the pid file names a live minikube13 process (not a recycled pid)
 daemon_alive = { [ -f $(PID_FILE) ] && grep -qa minikube13 /proc/$$(cat $(PID_FILE))/cmdline 2>/dev/null; }
 
-.PHONY: help deps up down test lint bench clean
+.PHONY: help deps images up down test lint bench clean
 
 help:
 	@echo "make up     install what is missing, start minikube13d in the background"
@@ -34,6 +35,7 @@ help:
 	@echo "make lint   ruff and mypy only"
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make deps   Debian packages and the virtual environment $(VENV)"
+	@echo "make images build the base images from rootfs/ into build/images"
 	@echo "make clean  remove caches and build outputs"
 
 deps: $(DEPS_STAMP)
@@ -53,8 +55,15 @@ $(DEPS_STAMP): pyproject.toml Makefile
 	$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
 	@touch $@
 
-up: deps
+# The base images are built from Debian packages (no registry needed), reproducibly.
+images: $(BASE_IMAGES)/index.json
+
+$(BASE_IMAGES)/index.json: rootfs/busybox/build.py $(DEPS_STAMP)
+	$(PY) rootfs/busybox/build.py $(BASE_IMAGES)
+
+up: deps images
 	@mkdir -p $(RUN_DIR) $(LOG_DIR)
+	@$(VENV)/bin/minikube13 images import $(BASE_IMAGES) --data-dir $(DATA_DIR) >/dev/null
 	@if $(daemon_alive); then \
 	  echo "minikube13d is already running (pid $$(cat $(PID_FILE)))"; \
 	else \
@@ -91,7 +100,7 @@ lint: deps
 
 # pytest exits 5 when it collected no tests: that is a failure too (make fails on any
 # non-zero exit; the message says why).
-test: lint
+test: lint images
 	@rc=0; $(VENV)/bin/pytest -q || rc=$$?; \
 	[ $$rc -ne 5 ] || echo "pytest collected no tests: that is a failure"; \
 	exit $$rc

@@ -7,6 +7,7 @@ import click
 from minikube13 import KUBERNETES_GIT_VERSION, __version__
 from minikube13.cli.certs import certs
 from minikube13.cli.daemon import daemon
+from minikube13.cli.images import images
 from minikube13.cli.objects import apply, delete, describe, get
 
 
@@ -24,6 +25,7 @@ def version() -> None:
 
 for command in (daemon, certs, get, apply, delete, describe):
     cli.add_command(command)
+cli.add_command(images)
 
 
 def daemon_entry() -> None:
