@@ -154,8 +154,10 @@ async def _follow(store: StoreProtocol, info: ResourceInfo, match: Matcher, key_
             if deadline is not None:
                 waits.append(deadline - now)
             try:
-                item = await asyncio.wait_for(pump.queue.get(), max(0.0, min(waits))
-                                              if waits else None)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                # that arrives as the queue hands over an item, leaving a watcher hung.
+                async with asyncio.timeout(max(0.0, min(waits)) if waits else None):
+                    item = await pump.queue.get()
             except TimeoutError:
                 if deadline is not None and loop.time() >= deadline:
                     return

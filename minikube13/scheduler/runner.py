@@ -200,8 +200,9 @@ class SchedulerRunner:
         log.info("scheduler synced nodes=%d pods=%d pending=%d", len(self.snapshot.order()),
                  len(self.snapshot.pods), len(self.pending))
         while True:
-            try:
-                await asyncio.wait_for(self.wake.wait(), self.retry_interval)
+            try:  # asyncio.timeout: 3.11's wait_for can swallow a cancellation
+                async with asyncio.timeout(self.retry_interval):
+                    await self.wake.wait()
             except TimeoutError:
                 self.failed.clear()  # the periodic retry of every unschedulable pod
             self.wake.clear()
