@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,6 +89,24 @@ def controller_uid(meta: Object) -> str:
     return ""
 
 
+def service_uid(meta: Object, services: Sequence[Object]) -> str:
+    """The first Service (by name) of the pod's namespace whose selector picks the pod."""
+    labels = meta.get("labels") or {}
+    namespace = meta.get("namespace") or ""
+    for svc in sorted(services, key=lambda s: s.get("metadata", {}).get("name", "")):
+        smeta = svc.get("metadata") or {}
+        selector = (svc.get("spec") or {}).get("selector") or {}
+        if (smeta.get("namespace") or "") == namespace and selector and all(
+                labels.get(k) == v for k, v in selector.items()):
+            return "svc:" + str(smeta.get("uid") or smeta.get("name") or "")
+    return ""
+
+
+def spread_key(meta: Object, services: Sequence[Object] = ()) -> str:
+    """The set a pod spreads with: its controller, else a Service that selects it."""
+    return controller_uid(meta) or service_uid(meta, services)
+
+
 def _affinity(spec: Object, annotations: dict[str, str]) -> list[Object] | None:
     """The required node selector terms (None: no node affinity)."""
     affinity = spec.get("affinity")
@@ -123,7 +142,7 @@ class PodInfo:
     node: str
     request: dict[str, int]
     ports: frozenset[tuple[str, str, int]]
-    spread: str  # the set this pod spreads with ("" = none): its controller's uid
+    spread: str  # the set this pod spreads with ("" = none): see spread_key
     node_selector: dict[str, str] = field(default_factory=dict)
     affinity: list[Object] | None = None
     tolerations: tuple[Object, ...] = ()
@@ -152,7 +171,7 @@ class PodInfo:
                     or self.claims)
 
 
-def pod_info(pod: Object) -> PodInfo:
+def pod_info(pod: Object, services: Sequence[Object] = ()) -> PodInfo:
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     annotations = meta.get("annotations") or {}
     namespace = meta.get("namespace") or ""
@@ -163,6 +182,6 @@ def pod_info(pod: Object) -> PodInfo:
         key=f"{namespace}/{meta.get('name', '')}", namespace=namespace,
         uid=str(meta.get("uid") or ""), node=str(spec.get("nodeName") or ""),
         request=effective_request(spec, annotations), ports=host_ports(spec),
-        spread=controller_uid(meta), node_selector=dict(spec.get("nodeSelector") or {}),
+        spread=spread_key(meta, services), node_selector=dict(spec.get("nodeSelector") or {}),
         affinity=_affinity(spec, annotations), tolerations=_tolerations(spec, annotations),
         claims=claims)

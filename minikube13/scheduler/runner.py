@@ -43,7 +43,7 @@ def _find(plural: str) -> ResourceInfo:
 
 
 PODS, NODES, EVENTS = _find("pods"), _find("nodes"), _find("events")
-VOLUMES = _find("persistentvolumes")
+VOLUMES, SERVICES = _find("persistentvolumes"), _find("services")
 
 
 def key_of(obj: Object) -> str:
@@ -110,12 +110,15 @@ class SchedulerRunner:
         self.reported: dict[str, str] = {}  # pod key -> last message of an Event
         self.wake = asyncio.Event()
         self.volume_claims: dict[str, str] = {}  # persistent volume -> its claim
-        self.synced = {info.plural: asyncio.Event() for info in (NODES, PODS, VOLUMES)}
+        self.services: dict[str, Object] = {}  # namespace/name -> Service (for spreading)
+        self.synced = {info.plural: asyncio.Event()
+                       for info in (NODES, PODS, VOLUMES, SERVICES)}
 
     async def run(self, stop: asyncio.Event) -> None:
         tasks = [asyncio.create_task(self._watch(NODES, self._on_node)),
                  asyncio.create_task(self._watch(PODS, self._on_pod)),
                  asyncio.create_task(self._watch(VOLUMES, self._on_volume)),
+                 asyncio.create_task(self._watch(SERVICES, self._on_service)),
                  asyncio.create_task(self._loop())]
         try:
             await stop.wait()
@@ -142,6 +145,9 @@ class SchedulerRunner:
             for name in [n for n, i in self.snapshot.nodes.items() if i.known]:
                 if f"/{name}" not in seen:
                     self.snapshot.remove_node(name)
+        elif info is SERVICES:
+            for key in [k for k in self.services if k not in seen]:
+                del self.services[key]
         elif info is VOLUMES:
             for name in [n for n in self.volume_claims if f"/{n}" not in seen]:
                 self._on_volume("DELETED", {"metadata": {"name": name}})
@@ -168,6 +174,17 @@ class SchedulerRunner:
             self.volume_claims[name] = found[0]
             self.snapshot.set_claim_volume(*found)
 
+    def _on_service(self, kind: str, service: Object) -> None:
+        key = key_of(service)
+        if kind == "DELETED":
+            self.services.pop(key, None)
+        else:
+            self.services[key] = service
+
+    def pod_info(self, pod: Object) -> PodInfo:
+        """The scheduler's view of a pod, spreading with the Services that select it."""
+        return pod_info(pod, list(self.services.values()))
+
     def _on_pod(self, kind: str, pod: Object) -> None:
         key = key_of(pod)
         if kind == "DELETED":
@@ -176,7 +193,7 @@ class SchedulerRunner:
         bound = (pod.get("spec") or {}).get("nodeName")
         phase = (pod.get("status") or {}).get("phase")
         if bound and phase not in TERMINAL:
-            self.snapshot.add_pod(pod_info(pod))
+            self.snapshot.add_pod(self.pod_info(pod))
         elif key in self.snapshot.pods:
             self.snapshot.remove_pod(key)
         if wants_scheduling(pod):
@@ -224,7 +241,7 @@ class SchedulerRunner:
             await asyncio.sleep(0)
 
     async def _schedule_one(self, key: str, pod: Object) -> None:
-        info = pod_info(pod)
+        info = self.pod_info(pod)
         decision = schedule(info, self.snapshot, self.rng, sample=self.sample)
         if isinstance(decision, str):
             await self._bind(key, replace(info, node=decision))

@@ -125,3 +125,37 @@ def test_pod_before_its_node_and_node_removal() -> None:
     snap.remove_node("late")
     assert snap.order() == [] and not snap.per_zone and snap.per_node[("rs", "late")] == 1
     assert snap.nodes["late"].labels.get(ZONE) is None
+
+
+def test_bare_pods_of_a_service_spread_over_nodes_and_zones() -> None:
+    """Pods with no controller that one Service selects spread like replicas of one set."""
+    service = {"metadata": {"name": "web", "namespace": "default", "uid": "svc-web"},
+               "spec": {"selector": {"app": "web"}}}
+    nodes = [node(f"{z}{i}", zone=z) for z in ZONES for i in range(2)]
+    snap = snapshot_of(*nodes)
+    rng = random.Random(3)
+    placed = []
+    for i in range(6):
+        obj = pod(f"w{i}", cpu="100m")
+        obj["metadata"]["labels"] = {"app": "web", "tier": "front"}
+        info = pod_info(obj, [service])
+        assert info.spread == "svc:svc-web"
+        decision = schedule(info, snap, rng)
+        assert isinstance(decision, str)
+        snap.add_pod(replace(info, node=decision))
+        placed.append(decision)
+    assert sorted(placed) == sorted(n["metadata"]["name"] for n in nodes)
+
+
+def test_controller_wins_over_service_and_other_namespaces_do_not_count() -> None:
+    """A pod's controller is its set; a Service of another namespace never selects it."""
+    other_ns = {"metadata": {"name": "a", "namespace": "prod", "uid": "x"},
+                "spec": {"selector": {"app": "web"}}}
+    owned = pod("o", owner="rs")
+    owned["metadata"]["labels"] = {"app": "web"}
+    assert pod_info(owned, [other_ns]).spread == "rs"
+    bare = pod("b")
+    bare["metadata"]["labels"] = {"app": "web"}
+    assert pod_info(bare, [other_ns]).spread == ""
+    empty = {"metadata": {"name": "all", "namespace": "default", "uid": "y"}, "spec": {}}
+    assert pod_info(bare, [empty]).spread == ""
