@@ -9,6 +9,8 @@ from minikube13.cli.certs import certs
 from minikube13.cli.daemon import daemon
 from minikube13.cli.images import images
 from minikube13.cli.objects import apply, delete, describe, get
+from minikube13.cli.reset import reset
+from minikube13.runtime.stage1.command import stage1
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -26,6 +28,8 @@ def version() -> None:
 for command in (daemon, certs, get, apply, delete, describe):
     cli.add_command(command)
 cli.add_command(images)
+cli.add_command(reset)
+cli.add_command(stage1)
 
 
 def daemon_entry() -> None:

@@ -60,6 +60,11 @@ PURE = [
     "runtime/etcfiles.py",
     "runtime/volumes.py",
     "runtime/errors.py",
+    "runtime/crilog.py",
+    "runtime/stage1/supervisor.py",
+    "runtime/stage1/backoff.py",
+    "runtime/stage1/probing.py",
+    "runtime/stage1/messages.py",
 ]
 IMPURE_MODULES = {"asyncio", "socket", "sqlite3", "subprocess", "time", "random", "os", "threading"}
 

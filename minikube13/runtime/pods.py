@@ -1,0 +1,250 @@
+"""PodRuntime: what the node agent calls to run, stop, remove and list pods on this node.
+
+start = resolve/pull images, stage0 (pod dir) and a detached stage1; the pod then lives
+without the daemon. Everything known about a pod is read back from its pod dir, so a
+restarted daemon sees exactly what the old one left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from minikube13.model.groups.core_pod import init_containers_from_annotations
+from minikube13.runtime import gc, stage0
+from minikube13.runtime.errors import PodRuntimeError, create_error
+from minikube13.runtime.imagepull import ImagePuller, ImageSource
+from minikube13.runtime.poddir import (
+    PODS_SUBDIR,
+    ContainerState,
+    PodDir,
+    Stage1State,
+    StopRequest,
+)
+from minikube13.runtime.podenv import PodFacts
+from minikube13.runtime.procfs import stage1_alive
+
+__all__ = ["PodInputs", "PodRuntime", "PodRuntimeError", "RuntimePod"]
+log = logging.getLogger(__name__)
+Events = Callable[[str, str, str], None]
+TERMINAL = ("Succeeded", "Failed")
+STAGE1_START_TIMEOUT_S = 20.0
+POLL_S = 0.005
+
+
+@dataclass(frozen=True)
+class PodInputs:
+    """What the agent resolved from the API for stage0."""
+    secrets: dict[str, dict[str, str]]
+    config_maps: dict[str, dict[str, str]]
+    node_name: str
+    host_ip: str
+    pod_ip: str = ""
+    dns_servers: tuple[str, ...] = ()
+    dns_search: tuple[str, ...] = ()
+    pull_auth: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RuntimePod:
+    """One pod on disk."""
+    uid: str
+    namespace: str
+    name: str
+    alive: bool
+    stage1: Stage1State | None
+    containers: dict[str, ContainerState]
+    pod_ip: str
+
+
+class PodRuntime:
+    def __init__(self, data_dir: Path, *, self_command: list[str],
+                 allowed_registries: Sequence[str] = ("*",), backoff_initial_s: float = 10.0,
+                 backoff_max_s: float = 300.0, pids_limit: int = 4096,
+                 images: ImageSource | None = None):
+        self.data_dir = Path(data_dir)
+        self.self_command = list(self_command)
+        self.options = stage0.Stage0Options(pids_limit=pids_limit,
+                                            backoff_initial_s=backoff_initial_s,
+                                            backoff_max_s=backoff_max_s)
+        self.puller = ImagePuller(self.data_dir, images, tuple(allowed_registries))
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._plans: dict[str, tuple[int, stage0.Stage0Record | None, list[str]]] = {}
+
+    def _lock(self, uid: str) -> asyncio.Lock:
+        return self._locks.setdefault(uid, asyncio.Lock())
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self, pod: dict[str, Any], inputs: PodInputs,
+                    events: Events | None = None) -> None:
+        """Idempotent: prepare the pod dir if absent, start stage1 if it is not running."""
+        uid = str((pod.get("metadata") or {}).get("uid", ""))
+        if not uid or "/" in uid or uid.startswith("."):
+            raise create_error(f"pod has no usable uid: {uid!r}")
+        async with self._lock(uid):
+            pd = PodDir.of(self.data_dir, uid)
+            if pd.plan_path.exists():
+                await self._resume(pd)
+                return
+            if pd.root.exists():  # a prepare that died half-way
+                await asyncio.to_thread(gc.teardown_pod, self.data_dir, uid)
+            self._plans.pop(uid, None)
+            pod = init_containers_from_annotations(pod)
+            images = await self.puller.images_for(pod, inputs, events)
+            facts = _facts(inputs)
+            options = stage0.Stage0Options(
+                pids_limit=self.options.pids_limit,
+                backoff_initial_s=self.options.backoff_initial_s,
+                backoff_max_s=self.options.backoff_max_s,
+                dns_servers=inputs.dns_servers, dns_search=inputs.dns_search)
+            try:
+                plan = await asyncio.to_thread(stage0.prepare, pd, pod, facts, images, options)
+            except BaseException as e:
+                await asyncio.to_thread(gc.teardown_pod, self.data_dir, uid)
+                if isinstance(e, OSError):
+                    raise create_error(str(e)) from e
+                raise
+            await self._launch(pd, plan.netns, None)
+
+    async def _resume(self, pd: PodDir) -> None:
+        """A complete pod dir: nothing to do unless stage1 died before the pod finished."""
+        state = pd.read_pod_state()
+        if stage1_alive(state) or pd.stop_path.exists():
+            return
+        if state is not None and state.phase in TERMINAL:
+            return
+        record = stage0.read_record(pd)
+        plan = pd.read_plan()
+        if record is None or plan is None:
+            raise create_error(f"pod dir {pd.root} is incomplete")
+        log.info("restarting stage1 uid=%s", pd.uid)
+        await asyncio.to_thread(stage0.restore, pd, record)
+        await self._launch(pd, plan.netns, state)
+
+    async def _launch(self, pd: PodDir, netns_file: str, old: Stage1State | None) -> None:
+        await asyncio.to_thread(stage0.launch_stage1, pd, self.self_command, netns_file)
+        deadline = time.monotonic() + STAGE1_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            state = pd.read_pod_state()
+            if state is not None and state != old and stage1_alive(state):
+                return
+            if state is not None and state != old and state.phase in TERMINAL:
+                return  # it already ran to the end (fast pods)
+            await asyncio.sleep(POLL_S)
+        raise create_error(f"stage1 did not start: {stage0.stage1_log_tail(pd)}")
+
+    async def stop(self, uid: str, grace_s: float) -> None:
+        """Write `stop`, SIGTERM stage1, wait until it is gone (SIGKILL after grace + 5 s)."""
+        pd = PodDir.of(self.data_dir, uid)
+        if not pd.root.exists():
+            return
+        pd.write_stop(StopRequest(grace_s=grace_s))
+        state = pd.read_pod_state()
+        if not stage1_alive(state) or state is None:
+            return
+        _signal(state.stage1_pid, signal.SIGTERM)
+        deadline = time.monotonic() + max(grace_s, 0.0) + 5.0
+        while stage1_alive(state):
+            if time.monotonic() > deadline:
+                log.warning("stage1 ignored SIGTERM uid=%s pid=%s", uid, state.stage1_pid)
+                _signal(state.stage1_pid, signal.SIGKILL)
+                deadline = time.monotonic() + 5.0
+            await asyncio.sleep(0.01)
+
+    async def remove(self, uid: str) -> None:
+        """Stop if alive, then tear down processes, runc state, mounts, cgroups, netns, dir."""
+        async with self._lock(uid):
+            await self.stop(uid, 0.0)
+            await asyncio.to_thread(gc.teardown_pod, self.data_dir, uid)
+            self._plans.pop(uid, None)
+
+    async def collect_garbage(self, known_uids: set[str]) -> None:
+        """Remove pod dirs of unknown pods, then orphaned netns, cgroups and runc state."""
+        for uid in gc.pod_uids(self.data_dir):
+            if uid not in known_uids and not self._lock(uid).locked():
+                log.info("removing orphaned pod uid=%s", uid)
+                await self.remove(uid)
+        on_disk = set(gc.pod_uids(self.data_dir))
+        for uid in [u for u, lock in self._locks.items() if u not in on_disk and not lock.locked()]:
+            del self._locks[uid]
+        for uid in [u for u in self._plans if u not in on_disk]:
+            del self._plans[uid]
+        removed = await asyncio.to_thread(gc.collect_orphans, self.data_dir)
+        if removed:
+            log.info("orphans removed count=%d what=%s", len(removed), ",".join(removed))
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def pods(self) -> list[RuntimePod]:
+        out = []
+        for uid in gc.pod_uids(self.data_dir):
+            pod = self.pod(uid)
+            if pod is not None:
+                out.append(pod)
+        return out
+
+    def pod(self, uid: str) -> RuntimePod | None:
+        pd = PodDir.of(self.data_dir, uid)
+        if not pd.root.is_dir():
+            return None
+        record, names = self._static(pd)
+        state = pd.read_pod_state()
+        containers = {}
+        for name in names:
+            cs = pd.read_container_state(name)
+            if cs is not None:
+                containers[name] = cs
+        return RuntimePod(
+            uid=uid, namespace=record.namespace if record else "",
+            name=record.name if record else "", alive=stage1_alive(state), stage1=state,
+            containers=containers, pod_ip=record.pod_ip if record else "")
+
+    def _static(self, pd: PodDir) -> tuple[stage0.Stage0Record | None, list[str]]:
+        """stage0.json and the container names of plan.json: written once, so cached by
+        the plan's mtime (the relist reads every pod every second)."""
+        try:
+            stamp = pd.plan_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return stage0.read_record(pd), []
+        cached = self._plans.get(pd.uid)
+        if cached is not None and cached[0] == stamp:
+            return cached[1], cached[2]
+        record, plan = stage0.read_record(pd), pd.read_plan()
+        names = [c.name for c in (plan.init_containers + plan.containers)] if plan else []
+        self._plans[pd.uid] = (stamp, record, names)
+        return record, names
+
+    def images_in_use(self) -> set[str]:
+        """Image ids and manifest digests of every pod on disk."""
+        used: set[str] = set()
+        for uid in gc.pod_uids(self.data_dir):
+            record = stage0.read_record(PodDir.of(self.data_dir, uid))
+            for refs in (record.images.values() if record else ()):
+                used.update(r for r in refs if r)
+        return used
+
+    @property
+    def pods_dir(self) -> Path:
+        return self.data_dir / PODS_SUBDIR
+
+
+def _facts(inputs: PodInputs) -> PodFacts:
+    return PodFacts(secrets=inputs.secrets, config_maps=inputs.config_maps,
+                    node_name=inputs.node_name, host_ip=inputs.host_ip, pod_ip=inputs.pod_ip,
+                    node_cpu_millis=(os.cpu_count() or 1) * 1000,
+                    node_memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
