@@ -3,7 +3,9 @@
 Request flow: the status middleware (every failure becomes a Status, every request is
 counted) -> the authentication middleware (401 unless `authenticate` names a user; the
 health and version endpoints are open) -> `dispatch`, which parses the path and hands it to
-discovery, OpenAPI, metrics or the resource handlers. TLS and listening are the daemon's.
+discovery, OpenAPI, metrics or the resource handlers. With `pod_streams`, pods/log, pods/exec
+and pods/attach have a route of their own ahead of `dispatch` (pod_streams.py). TLS and
+listening are the daemon's.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ from minikube13.api.documents import OpenAPIDocuments
 from minikube13.api.handlers import ResourceHandlers
 from minikube13.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from minikube13.api.metrics import APIMetrics
+from minikube13.api.pod_streams import PATH as pod_streams_path
+from minikube13.api.pod_streams import PodStreamHandlers
 from minikube13.api.routes import Route, Target
 from minikube13.registry import errors
 from minikube13.registry.errors import StatusError
 from minikube13.registry.objects import ObjectRegistry
 from minikube13.registry.user import UserInfo
+from minikube13.runtime.streams import PodStreams
 
 log = logging.getLogger(__name__)
 
@@ -173,10 +178,15 @@ def _only_get(request: web.Request) -> None:
 def build_app(registry: ObjectRegistry, *,
               authenticate: Authenticate,
               store_stats: StoreStats | None = None,
-              max_body_bytes: int = 3 * 1024 * 1024) -> web.Application:
-    """The Kubernetes API over `registry`; the caller listens (TCP+TLS, Unix socket)."""
+              max_body_bytes: int = 3 * 1024 * 1024,
+              pod_streams: PodStreams | None = None) -> web.Application:
+    """The Kubernetes API over `registry`; the caller listens (TCP+TLS, Unix socket).
+    With `pod_streams`, pods/log, pods/exec and pods/attach serve this node's containers."""
     server = APIServer(registry, authenticate, store_stats, max_body_bytes)
     app = web.Application(middlewares=[server.status_middleware, server.auth_middleware],
                           client_max_size=max_body_bytes)
+    if pod_streams is not None:
+        streams = PodStreamHandlers(registry, pod_streams)
+        app.router.add_route("*", pod_streams_path, streams.serve)
     app.router.add_route("*", "/{tail:.*}", server.dispatch)
     return app

@@ -65,6 +65,8 @@ PURE = [
     "runtime/stage1/backoff.py",
     "runtime/stage1/probing.py",
     "runtime/stage1/messages.py",
+    "runtime/streams_logs.py",
+    "api/channels.py",
 ]
 IMPURE_MODULES = {"asyncio", "socket", "sqlite3", "subprocess", "time", "random", "os", "threading"}
 
