@@ -18,15 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import shutil
-import signal
-import socket
 import ssl
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -35,94 +30,10 @@ from typing import Any
 
 import aiohttp
 import psutil
-import yaml
+from benchdaemon import Daemon, admin_ssl
 
 NS = "bench"
 WATCH_NS = "bench-watch"
-
-
-class Daemon:
-    """A throw-away daemon in temporary directories, as the integration tests start it."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.config_dir = root / "config"
-        self.kubeconfig = self.config_dir / "admin.kubeconfig"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 60) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("MINIKUBE13_")}
-        env["MINIKUBE13_ENV_FILE"] = str(self.root / "no-env-file")
-        cmd = [sys.executable, "-m", "minikube13", "daemon", "--data-dir",
-               str(self.root / "data"), "--config-dir", str(self.config_dir),
-               "--socket", str(self.root / "api.sock"), "--bind-address", "127.0.0.1",
-               "--secure-port", str(self.port), "--log-level", "WARNING"]
-        log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                                     env=env, start_new_session=True)
-        log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"daemon exited: {(self.root / 'daemon.log').read_text()}")
-            if self._ready():
-                return
-            time.sleep(0.1)
-        raise SystemExit("daemon not ready in time")
-
-    def _ready(self) -> bool:
-        ca = self.config_dir / "pki" / "ca.crt"
-        if not (ca.exists() and self.kubeconfig.exists()):
-            return False
-        import urllib.request
-        try:
-            ctx = ssl.create_default_context(cafile=str(ca))
-            with urllib.request.urlopen(f"https://127.0.0.1:{self.port}/readyz",
-                                        context=ctx, timeout=2) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def rss_mb(self) -> float:
-        assert self.proc is not None
-        return psutil.Process(self.proc.pid).memory_info().rss / (1024 * 1024)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
-
-
-def admin_ssl(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
-    """The server URL and an SSL context with the kubeconfig's CA and client certificate."""
-    doc = yaml.safe_load(kubeconfig.read_text())
-    ctx_name = doc.get("current-context") or doc["contexts"][0]["name"]
-    ctx = next(c["context"] for c in doc["contexts"] if c["name"] == ctx_name)
-    cluster = next(c["cluster"] for c in doc["clusters"] if c["name"] == ctx["cluster"])
-    user = next(u["user"] for u in doc["users"] if u["name"] == ctx["user"])
-    tmp = Path(tempfile.mkdtemp(prefix="m13-bench-creds-"))
-
-    def material(section: dict[str, Any], key: str, name: str) -> str:
-        if section.get(f"{key}-data"):
-            (tmp / name).write_bytes(base64.b64decode(section[f"{key}-data"]))
-            return str(tmp / name)
-        return str(kubeconfig.parent / section[key])
-
-    try:
-        ssl_ctx = ssl.create_default_context(
-            cafile=material(cluster, "certificate-authority", "ca"))
-        ssl_ctx.load_cert_chain(material(user, "client-certificate", "crt"),
-                                material(user, "client-key", "key"))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)  # loaded: the key need not stay on disk
-    return cluster["server"].rstrip("/"), ssl_ctx
 
 
 def pod(name: str, **labels: str) -> dict[str, Any]:
@@ -447,7 +358,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the daemon's directory")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="m13-bench-"))
-    daemon = Daemon(root)
+    daemon = Daemon(root, ["--no-run-pods"])  # the API alone: no node agent
     print(f"minikube13 API benchmark: daemon in {root}, https://127.0.0.1:{daemon.port}, "
           f"{os.cpu_count()} CPUs")
     daemon.start()

@@ -26,6 +26,15 @@ LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 @click.option("--secure-port", default=None, help="Port of the TLS API. [6443]")
 @click.option("--node-name", default=None, help="This node's name. [the hostname]")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR. [INFO]")
+@click.option("--run-pods/--no-run-pods", default=None,
+              help="Register this node and run the pods bound to it. [on]")
+@click.option("--registry-allow", default=None,
+              help="Comma-separated host[:port] patterns image pulls may use. [*]")
+@click.option("--pod-backoff-initial", default=None,
+              help="Container restart back-off: first delay in seconds. [10]")
+@click.option("--pod-backoff-max", default=None,
+              help="Container restart back-off: longest delay in seconds. [300]")
+@click.option("--pids-limit", default=None, help="Most processes per container. [4096]")
 @click.option("--env-file", type=click.Path(path_type=Path), default=None,
               help="Environment file with MINIKUBE13_* settings. [/etc/default/minikube13d]")
 def daemon(env_file: Path | None, **flags: object) -> None:

@@ -38,6 +38,11 @@ class Config:
     secure_port: int = 6443
     node_name: str = ""  # "" = the hostname, lower-cased
     log_level: str = "INFO"
+    run_pods: bool = True  # the node agent: register this Node and run the pods bound to it
+    registry_allow: tuple[str, ...] = ("*",)  # image registries pulls may use (fnmatch)
+    pod_backoff_initial: float = 10.0  # container restart back-off, seconds (kubelet: 10)
+    pod_backoff_max: float = 300.0     # ... doubling up to this (kubelet: 300)
+    pids_limit: int = 4096             # each container's pids cgroup limit
 
     @property
     def db_path(self) -> Path:
@@ -123,6 +128,9 @@ def _validated(raw: Mapping[str, tuple[str, str]]) -> Config:
             values[name] = _PARSERS[name](value)
         except ValueError as e:
             raise ConfigError(f"{where}={value!r}: {e}") from None
+    initial = values.get("pod_backoff_initial", Config.pod_backoff_initial)
+    if float(initial) > float(values.get("pod_backoff_max", Config.pod_backoff_max)):  # type: ignore[arg-type]
+        raise ConfigError(f"pod back-off: the initial {initial}s is above the maximum")
     if not values.get("node_name"):
         values["node_name"] = hostname_node_name(socket.gethostname())
     return Config(**values)  # type: ignore[arg-type]
@@ -164,6 +172,42 @@ def _node_name(value: str) -> str:
     return name
 
 
+def _bool(value: str) -> bool:
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("not a boolean (true or false)")
+
+
+def _patterns(value: str) -> tuple[str, ...]:
+    patterns = tuple(p.strip() for p in value.split(",") if p.strip())
+    if not patterns:
+        raise ValueError("no registry patterns (use * for any registry)")
+    return patterns
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ValueError("not a number of seconds") from None
+    if not 0 < seconds <= 86400:
+        raise ValueError("not a number of seconds (0 < s <= 86400)")
+    return seconds
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValueError("not a whole number") from None
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
 def _log_level(value: str) -> str:
     level = value.strip().upper()
     if level not in LOG_LEVELS:
@@ -179,4 +223,9 @@ _PARSERS = {
     "secure_port": _port,
     "node_name": lambda v: _node_name(v) if v.strip() else "",
     "log_level": _log_level,
+    "run_pods": _bool,
+    "registry_allow": _patterns,
+    "pod_backoff_initial": _seconds,
+    "pod_backoff_max": _seconds,
+    "pids_limit": _positive_int,
 }

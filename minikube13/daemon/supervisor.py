@@ -1,9 +1,10 @@
 """Start the daemon's parts in order, tell systemd when it serves, and stop them in reverse.
 
 Order: certificates -> store -> registry -> bootstrap namespaces -> controllers -> API on
-TLS and on the Unix socket -> readiness probe -> READY=1. Shutdown (SIGTERM/SIGINT) closes
-the listeners first so no new request starts, ends streams, stops the controllers, and closes
-the store last so every acknowledged write is on disk.
+TLS and on the Unix socket -> readiness probe -> node agent (registers the Node) -> READY=1.
+Shutdown (SIGTERM/SIGINT) stops the node agent (its pods keep running: they outlive the
+daemon), closes the listeners so no new request starts, ends streams, stops the
+controllers, and closes the store last so every acknowledged write is on disk.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from minikube13.daemon.config import Config
 from minikube13.daemon.notify import Notifier
 
 if TYPE_CHECKING:
+    from minikube13.node.agent import NodeAgent
     from minikube13.registry.objects import ObjectRegistry
     from minikube13.store.interface import Store
 
@@ -62,6 +64,7 @@ class Daemon:
         self._scheduler: asyncio.Task[None] | None = None
         self._controllers_stop = asyncio.Event()
         self._cert_refresh: asyncio.Task[None] | None = None
+        self._agent: NodeAgent | None = None
         self._socket_bound = False
         self._lock_fd: int | None = None
 
@@ -84,6 +87,9 @@ class Daemon:
         ssl_context = tls.server_ssl_context(paths)
         await self._serve(registry, ssl_context)
         await self._wait_ready()
+        if cfg.run_pods:
+            self.notifier.status("registering the node")
+            await self._start_node_agent(registry)
         self._cert_refresh = asyncio.create_task(self._keep_certificates_fresh(ssl_context),
                                                  name="certificate-refresh")
         status = f"serving https://{cfg.bind_address}:{cfg.secure_port} and {cfg.socket}"
@@ -135,13 +141,31 @@ class Daemon:
         self._scheduler = asyncio.create_task(
             run_scheduler(registry, self._controllers_stop), name="scheduler")
 
+    async def _start_node_agent(self, registry: ObjectRegistry) -> None:
+        """The node agent over the real pod runtime; READY=1 waits for the Node."""
+        from minikube13.node.agent import NodeAgent
+        from minikube13.node.machine import read_machine_info
+        from minikube13.runtime.pods import PodRuntime
+        cfg = self.config
+        runtime = PodRuntime(cfg.data_dir, self_command=_self_command(),
+                             allowed_registries=cfg.registry_allow,
+                             backoff_initial_s=cfg.pod_backoff_initial,
+                             backoff_max_s=cfg.pod_backoff_max, pids_limit=cfg.pids_limit)
+        machine = await asyncio.to_thread(read_machine_info, cfg.bind_address)
+        self._agent = NodeAgent(registry, runtime, cfg.node_name, machine,
+                                backoff_initial_s=cfg.pod_backoff_initial,
+                                backoff_max_s=cfg.pod_backoff_max)
+        await self._agent.start()
+
     async def _serve(self, registry: ObjectRegistry, ssl_context: ssl.SSLContext) -> None:
         from minikube13.api.server import build_app
+        from minikube13.runtime.streams import PodStreams
         cfg = self.config
         store = self.store
         assert store is not None
+        # logs/exec/attach read this node's pod dirs, with or without the agent running
         app = build_app(registry, authenticate=authn.authenticate,
-                        store_stats=store.stats)
+                        store_stats=store.stats, pod_streams=PodStreams(cfg.data_dir))
         access_log = logging.getLogger("aiohttp.access") if cfg.log_level == "DEBUG" else None
         self._runner = web.AppRunner(app, handle_signals=False, access_log=access_log,
                                      shutdown_timeout=HANDLER_GRACE_S)
@@ -189,6 +213,10 @@ class Daemon:
         if self._cert_refresh is not None:
             self._cert_refresh.cancel()
             self._cert_refresh = None
+        if self._agent is not None:  # its pods keep running
+            await _finish(asyncio.ensure_future(self._agent.close()), "node agent",
+                          CONTROLLERS_GRACE_S)
+            self._agent = None
         if self._runner is not None:
             await self._runner.cleanup()  # listeners first, then handlers get their grace
             self._runner = None

@@ -35,14 +35,13 @@ from integration.conftest import DaemonProcess  # noqa: E402
 
 KUBECTL = "/usr/bin/kubectl"
 BUSYBOX = Path("/usr/bin/busybox")
-SHIM = Path(__file__).with_name("streams_daemon.py")
 NODE = "streams-e2e-node"
 
 class StreamsDaemon(DaemonProcess):
-    """The real daemon (no node agent), started through the shim that wires PodStreams."""
+    """The real daemon without its node agent: the tests place pod dirs themselves."""
 
     def command(self) -> list[str]:
-        return [sys.executable, str(SHIM), *super().command()[3:], "--no-run-pods"]
+        return [*super().command(), "--no-run-pods"]
 
 
 def busybox_rootfs(root: Path) -> Path:

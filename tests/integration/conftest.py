@@ -8,6 +8,7 @@ Unix socket.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -29,6 +30,9 @@ STOP_TIMEOUT_S = 15.0
 # sets it and execs (same pid); a preexec_fn would run Python after fork in a threaded
 # pytest, which can deadlock the child before exec and hang Popen forever.
 DIE_WITH_PYTEST = ["/usr/bin/setpriv", "--pdeathsig", "TERM"]
+# No test pulls an image from the internet (the network rule): only loopback registries.
+REGISTRY_ALLOW = "127.0.0.1:*,localhost:*"
+RESET_TIMEOUT_S = 60.0
 
 
 class CommandFailed(subprocess.CalledProcessError):
@@ -68,7 +72,8 @@ class DaemonProcess:
             sys.executable, "-m", "minikube13", "daemon",
             "--data-dir", str(self.data_dir), "--config-dir", str(self.config_dir),
             "--socket", str(self.socket), "--bind-address", "127.0.0.1",
-            "--secure-port", str(self.port), *self.extra_args,
+            "--secure-port", str(self.port), "--registry-allow", REGISTRY_ALLOW,
+            *self.extra_args,
         ]
 
     def environment(self) -> dict[str, str]:
@@ -144,6 +149,16 @@ class DaemonProcess:
             self._kill_group()
             proc.wait(STOP_TIMEOUT_S)
 
+    def reset(self) -> None:
+        """Tear down every pod the daemon left (pods outlive their daemon): stage1s, runc
+        containers, mounts, cgroups, netns, pod dirs. Call after stop() or kill9()."""
+        if importlib.util.find_spec("minikube13.cli.reset") is None or \
+                not (self.data_dir / "pods").exists():
+            return
+        subprocess.run([sys.executable, "-m", "minikube13", "reset", "--data-dir",
+                        str(self.data_dir)], capture_output=True, text=True,
+                       timeout=RESET_TIMEOUT_S, check=False)
+
     def restart(self) -> None:
         self.stop()
         self.start()
@@ -199,6 +214,7 @@ def _running(d: DaemonProcess) -> Iterator[DaemonProcess]:
     finally:
         d.stop()
         d.kill9()
+        d.reset()
 
 
 @pytest.fixture(scope="session")
@@ -230,3 +246,4 @@ def daemon_factory(tmp_path: Path) -> Iterator[type[DaemonProcess]]:
         for d in made:
             d.stop()
             d.kill9()
+            d.reset()

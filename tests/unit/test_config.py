@@ -96,3 +96,37 @@ def test_hostname_becomes_a_valid_node_name() -> None:
 def test_kubeconfig_server_address_follows_the_bind_address(bind: str, host: str) -> None:
     """The admin kubeconfig points where the TLS listener can be reached locally."""
     assert Config(bind_address=bind).local_server_host == host
+
+
+def test_pod_runtime_settings_have_kubelet_defaults(tmp_path: Path) -> None:
+    """Pods run by default, from any registry, with the kubelet's 10 s -> 5 min back-off."""
+    cfg = load_config({}, environ={}, env_file=tmp_path / "absent")
+    assert cfg.run_pods is True and cfg.registry_allow == ("*",)
+    assert (cfg.pod_backoff_initial, cfg.pod_backoff_max, cfg.pids_limit) == (10.0, 300.0, 4096)
+
+
+def test_pod_runtime_settings_from_flags_and_environment(tmp_path: Path) -> None:
+    """--no-run-pods arrives as False; MINIKUBE13_REGISTRY_ALLOW is a comma list."""
+    environ = {"MINIKUBE13_REGISTRY_ALLOW": "127.0.0.1:*, localhost:*",
+               "MINIKUBE13_POD_BACKOFF_INITIAL": "0.5", "MINIKUBE13_PIDS_LIMIT": "64"}
+    cfg = load_config({"run_pods": False, "pod_backoff_max": "2"}, environ=environ,
+                      env_file=tmp_path / "absent")
+    assert cfg.run_pods is False
+    assert cfg.registry_allow == ("127.0.0.1:*", "localhost:*")
+    assert (cfg.pod_backoff_initial, cfg.pod_backoff_max, cfg.pids_limit) == (0.5, 2.0, 64)
+    assert load_config({}, environ={"MINIKUBE13_RUN_PODS": "no"},
+                       env_file=tmp_path / "absent").run_pods is False
+
+
+@pytest.mark.parametrize(("flags", "words"), [
+    ({"run_pods": "maybe"}, "--run-pods='maybe': not a boolean"),
+    ({"registry_allow": " , "}, "--registry-allow"),
+    ({"pids_limit": "0"}, "--pids-limit='0': must be at least 1"),
+    ({"pod_backoff_initial": "-1"}, "--pod-backoff-initial"),
+    ({"pod_backoff_initial": "20", "pod_backoff_max": "10"}, "above the maximum"),
+])
+def test_bad_pod_runtime_settings_are_refused(tmp_path: Path, flags: dict[str, object],
+                                              words: str) -> None:
+    """A bad pod runtime setting names the flag and why."""
+    with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
+        load_config(flags, environ={}, env_file=tmp_path / "absent")

@@ -67,6 +67,10 @@ PURE = [
     "runtime/stage1/messages.py",
     "runtime/streams_logs.py",
     "api/channels.py",
+    "node/status.py",
+    "node/nodestatus.py",
+    "node/pleg.py",
+    "node/inputs.py",
 ]
 IMPURE_MODULES = {"asyncio", "socket", "sqlite3", "subprocess", "time", "random", "os", "threading"}
 

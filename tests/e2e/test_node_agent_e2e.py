@@ -1,0 +1,197 @@
+"""The node agent with the real pod runtime inside the real daemon: a pod from the busybox
+image runs and logs, pods outlive the daemon (SIGTERM and kill -9) and are adopted without
+a restart, a reboot (stage1 gone) starts them again, and deleting tears them down."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from integration.conftest import DaemonProcess  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+RECIPE = REPO / "rootfs" / "busybox" / "build.py"
+PREBUILT = REPO / "build" / "images" / "busybox.oci"
+SLEEPER = """
+apiVersion: v1
+kind: Pod
+metadata: {name: NAME}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: main, image: busybox, command: [sleep, "3600"]}
+"""
+
+
+@pytest.fixture(scope="module")
+def busybox_oci(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if PREBUILT.exists():
+        return PREBUILT
+    out = tmp_path_factory.mktemp("image") / "busybox.oci"
+    subprocess.run([sys.executable, str(RECIPE), str(out)], check=True, capture_output=True)
+    return out
+
+
+@pytest.fixture
+def node(tmp_path: Path, busybox_oci: Path) -> Iterator[DaemonProcess]:
+    d = DaemonProcess(tmp_path / "d", ["--pod-backoff-initial", "0.2",
+                                       "--pod-backoff-max", "1"])
+    subprocess.run([sys.executable, "-m", "minikube13", "images", "import", "--data-dir",
+                    str(d.data_dir), str(busybox_oci)], check=True, capture_output=True)
+    try:
+        d.start()
+        yield d
+    finally:
+        d.stop()
+        d.kill9()
+        d.reset()
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("condition not reached in time")
+
+
+def pod_json(d: DaemonProcess, name: str) -> dict[str, Any] | None:
+    res = d.kubectl("get", "pod", name, "-o", "json", check=False)
+    return json.loads(res.stdout) if res.returncode == 0 else None
+
+
+def running(d: DaemonProcess, name: str) -> dict[str, Any] | None:
+    pod = pod_json(d, name)
+    if pod is None or pod["status"].get("phase") != "Running":
+        return None
+    cs = pod["status"]["containerStatuses"][0]
+    return pod if "running" in cs["state"] else None
+
+
+def stage1_pid(d: DaemonProcess, uid: str) -> int:
+    state = json.loads((d.data_dir / "pods" / uid / "pod-state.json").read_text())
+    return int(state["stage1_pid"])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_hello_runs_and_its_log_says_hi(node: DaemonProcess) -> None:
+    """kubectl run hello --image=busybox --restart=Never -- echo hi; kubectl logs: hi."""
+    node.kubectl("run", "hello", "--image=busybox", "--restart=Never", "--", "echo", "hi")
+
+    def completed() -> bool:
+        pod = pod_json(node, "hello")
+        return pod is not None and pod["status"].get("phase") == "Succeeded"
+    wait_for(completed)
+    assert node.kubectl("logs", "hello").stdout == "hi\n"
+    table = node.kubectl("get", "pod", "hello", "--no-headers").stdout.split()
+    assert table[2] == "Completed"
+
+
+def test_pods_outlive_the_daemon_and_are_adopted(node: DaemonProcess) -> None:
+    """SIGTERM, then kill -9 of the daemon: the pod keeps its stage1 and its container's
+    start time and restart count; deleting it afterwards removes everything."""
+    node.kubectl("apply", "-f", "-", input=SLEEPER.replace("NAME", "sleeper"))
+    pod = wait_for(lambda: running(node, "sleeper"))
+    uid = pod["metadata"]["uid"]
+    pid = stage1_pid(node, uid)
+    before = pod["status"]["containerStatuses"][0]
+    for stop in (node.stop, node.kill9):
+        stop()
+        assert alive(pid), "stopping the daemon stopped the pod"
+        node.start()
+        time.sleep(2)  # a few relists
+        after = wait_for(lambda: running(node, "sleeper"))["status"]["containerStatuses"][0]
+        assert stage1_pid(node, uid) == pid
+        assert after["state"]["running"]["startedAt"] == before["state"]["running"]["startedAt"]
+        assert after["restartCount"] == before["restartCount"]
+    node.kubectl("delete", "pod", "sleeper", "--wait=true", timeout=60)
+    wait_for(lambda: not alive(pid), timeout=10)
+    assert not (node.data_dir / "pods" / uid).exists()
+
+
+def test_a_reboot_starts_the_pods_again(node: DaemonProcess) -> None:
+    """All stage1s and the daemon gone (a reboot): the restarted daemon runs the pod again."""
+    node.kubectl("apply", "-f", "-", input=SLEEPER.replace("NAME", "rebooted"))
+    pod = wait_for(lambda: running(node, "rebooted"))
+    uid = pod["metadata"]["uid"]
+    pid = stage1_pid(node, uid)
+    node.kill9()
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid), timeout=10)
+    node.start()
+
+    def restarted() -> bool:
+        return running(node, "rebooted") is not None and stage1_pid(node, uid) != pid
+    wait_for(restarted)
+
+
+INIT_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: NAME}
+spec:
+  restartPolicy: POLICY
+  terminationGracePeriodSeconds: 1
+  initContainers:
+  - {name: i1, image: busybox, command: [sh, -c, "sleep 1.5"]}
+  - {name: i2, image: busybox, command: [sh, -c, "sleep 1.5; exit CODE"]}
+  containers:
+  - {name: a1, image: busybox, command: [sleep, "3600"]}
+  - {name: a2, image: busybox, command: [sleep, "3600"]}
+"""
+
+
+def statuses_until(d: DaemonProcess, name: str, last: str, timeout: float = 40) -> list[str]:
+    """The STATUS column of `kubectl get pod` as it changes, until it reads `last`."""
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and (not seen or seen[-1] != last):
+        cells = d.kubectl("get", "pod", name, "--no-headers", check=False).stdout.split()
+        if len(cells) > 2 and (not seen or seen[-1] != cells[2]):
+            seen.append(cells[2])
+        time.sleep(0.1)
+    return seen
+
+
+def test_init_containers_show_in_the_status_column(node: DaemonProcess) -> None:
+    """Init:0/2, Init:1/2, then Running 2/2; the 1.3 annotation carries their statuses."""
+    manifest = INIT_POD.replace("NAME", "init").replace("POLICY", "Always")
+    node.kubectl("apply", "-f", "-", input=manifest.replace("CODE", "0"))
+    seen = statuses_until(node, "init", "Running")
+    assert seen[-1] == "Running", seen
+    assert seen.index("Init:0/2") < seen.index("Init:1/2") < seen.index("Running"), seen
+    assert set(seen) <= {"Pending", "ContainerCreating", "Init:0/2", "Init:1/2",
+                         "PodInitializing", "Running"}, seen
+    pod = pod_json(node, "init")
+    assert pod is not None
+    annotation = pod["metadata"]["annotations"]["pod.alpha.kubernetes.io/init-container-statuses"]
+    assert [s["state"]["terminated"]["exitCode"] for s in json.loads(annotation)] == [0, 0]
+
+
+def test_a_failing_init_container_fails_a_never_pod(node: DaemonProcess) -> None:
+    """restartPolicy Never and an init container exiting 3: Init:Error, phase Failed."""
+    manifest = INIT_POD.replace("NAME", "badinit").replace("POLICY", "Never")
+    node.kubectl("apply", "-f", "-", input=manifest.replace("CODE", "3"))
+    seen = statuses_until(node, "badinit", "Init:Error")
+    assert seen[-1] == "Init:Error", seen
+    wait_for(lambda: (pod_json(node, "badinit") or {}).get("status", {}).get("phase")
+             == "Failed")
