@@ -260,3 +260,16 @@ def test_deleting_a_replicaset_with_cascade_orphan_leaves_its_pods(node: DaemonP
     after = running()
     assert {p["metadata"]["uid"] for p in after} == before
     assert all(not p["metadata"].get("ownerReferences") for p in after)
+
+
+def test_readme_init_demo_runs_its_init_containers_in_order(node: DaemonProcess) -> None:
+    """The README's examples/init-demo.yaml (1.3 annotation) runs first, second, then app."""
+    manifest = (REPO / "examples" / "init-demo.yaml").read_text()
+    node.kubectl("apply", "-n", "default", "-f", "-", input=manifest)
+    wait_for(lambda: "app started" in node.kubectl("logs", "init-demo", "-c", "app",
+                                                   check=False).stdout, timeout=60)
+    logs = node.kubectl("logs", "init-demo", "-c", "app").stdout
+    assert logs.splitlines() == ["first done", "second done", "app started"]
+    statuses = get_json(node, "pod", "init-demo")["status"]["initContainerStatuses"]
+    assert [s["state"]["terminated"]["exitCode"] for s in statuses] == [0, 0]
+    node.kubectl("delete", "pod", "init-demo", "--timeout=60s", timeout=90)
