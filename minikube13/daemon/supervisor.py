@@ -60,9 +60,7 @@ class Daemon:
         self.store: Store | None = None
         self.registry: ObjectRegistry | None = None
         self._runner: web.AppRunner | None = None
-        self._controllers: asyncio.Task[None] | None = None
-        self._scheduler: asyncio.Task[None] | None = None
-        self._controllers_stop = asyncio.Event()
+        self.leadership: Leadership | None = None
         self._cert_refresh: asyncio.Task[None] | None = None
         self._agent: NodeAgent | None = None
         self._socket_bound = False
@@ -82,7 +80,8 @@ class Daemon:
         registry = self.registry = ObjectRegistry(self.store)
         for name in BOOTSTRAP_NAMESPACES:
             await registry.ensure_namespace(name)
-        self._start_controllers(registry)
+        self.leadership = Leadership(registry)
+        self.leadership.lead()  # a lone server leads; the cluster's election will decide
         self.notifier.status("starting the API")
         ssl_context = tls.server_ssl_context(paths)
         await self._serve(registry, ssl_context)
@@ -131,15 +130,6 @@ class Daemon:
         store = open_store(str(path))
         await store.start()
         return store
-
-    def _start_controllers(self, registry: ObjectRegistry) -> None:
-        """The controllers and the scheduler (one server: this one is the leader)."""
-        from minikube13.controllers import run_controllers
-        from minikube13.scheduler.runner import run_scheduler
-        self._controllers = asyncio.create_task(
-            run_controllers(registry, self._controllers_stop), name="controllers")
-        self._scheduler = asyncio.create_task(
-            run_scheduler(registry, self._controllers_stop), name="scheduler")
 
     async def _start_node_agent(self, registry: ObjectRegistry) -> None:
         """The node agent over the real pod runtime; READY=1 waits for the Node."""
@@ -209,7 +199,6 @@ class Daemon:
         """Stop everything that was started, in reverse order; safe after a failed start."""
         self.notifier.stopping()
         log.info("daemon stopping")
-        self._controllers_stop.set()
         if self._cert_refresh is not None:
             self._cert_refresh.cancel()
             self._cert_refresh = None
@@ -220,12 +209,9 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()  # listeners first, then handlers get their grace
             self._runner = None
-        if self._controllers is not None:
-            await _finish(self._controllers, "controllers", CONTROLLERS_GRACE_S)
-            self._controllers = None
-        if self._scheduler is not None:
-            await _finish(self._scheduler, "scheduler", CONTROLLERS_GRACE_S)
-            self._scheduler = None
+        if self.leadership is not None:
+            await self.leadership.step_down()
+            self.leadership = None
         if self.store is not None:
             await self.store.close()
             self.store = None
@@ -236,6 +222,38 @@ class Daemon:
             os.close(self._lock_fd)
             self._lock_fd = None
         log.info("daemon stopped")
+
+
+class Leadership:
+    """The one leader switch: the scheduler and the controllers run only while this server
+    leads. A lone server leads from its start; with several servers the election will call
+    lead() and step_down()."""
+
+    def __init__(self, registry: ObjectRegistry):
+        self.registry = registry
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def leading(self) -> bool:
+        return bool(self._tasks)
+
+    def lead(self) -> None:
+        if self.leading:
+            return
+        from minikube13.controllers import run_controllers
+        from minikube13.scheduler.runner import run_scheduler
+        self._stop = asyncio.Event()
+        self._tasks = [
+            asyncio.create_task(run_controllers(self.registry, self._stop), name="controllers"),
+            asyncio.create_task(run_scheduler(self.registry, self._stop), name="scheduler")]
+        log.info("leading: controllers and scheduler started")
+
+    async def step_down(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            await _finish(task, task.get_name(), CONTROLLERS_GRACE_S)
+        self._tasks = []
 
 
 async def run_daemon(config: Config) -> None:
