@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from fnmatch import fnmatch
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any, BinaryIO, Protocol
 
 import aiohttp
 
@@ -29,8 +29,18 @@ from minikube13.runtime.images.model import (
 )
 from minikube13.runtime.images.reference import Reference, parse_reference
 
-if TYPE_CHECKING:
-    from minikube13.runtime.images.store import ImageStore
+
+class LayerSink(Protocol):
+    """What a pull writes into: the ImageStore (the port keeps this module below it)."""
+
+    def has_layer(self, diff_id: str) -> bool: ...
+
+    def tmp_dir(self) -> Path: ...
+
+    def unpack(self, stream: BinaryIO, diff_id: str, blob_digest: str = "") -> Path: ...
+
+    def register(self, manifest: bytes, config: bytes, names: Sequence[str], *,
+                 pinned: bool) -> Image: ...
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +67,7 @@ def base_url(ref: Reference) -> str:
     return f"{'http' if loopback else 'https'}://{host}/v2/{ref.path}"
 
 
-async def pull_image(store: ImageStore, ref: str, *, auth: RegistryAuth | None = None,
+async def pull_image(store: LayerSink, ref: str, *, auth: RegistryAuth | None = None,
                      progress: Progress | None = None,
                      allowed: Sequence[str] = ("*",)) -> Image:
     """Fetch the manifest, config and missing layers of `ref`, unpack and register it."""
@@ -89,7 +99,7 @@ async def pull_image(store: ImageStore, ref: str, *, auth: RegistryAuth | None =
     return image
 
 
-async def _fetch_layers(store: ImageStore, registry: RegistrySession,
+async def _fetch_layers(store: LayerSink, registry: RegistrySession,
                         needed: list[tuple[dict[str, Any], str]],
                         progress: Progress | None) -> None:
     total = sum(int(d.get("size", 0)) for d, _ in needed)
@@ -113,7 +123,7 @@ async def _fetch_layers(store: ImageStore, registry: RegistrySession,
             os.unlink(name)
 
 
-def _unpack_file(store: ImageStore, path: Path, diff_id: str, blob_digest: str) -> None:
+def _unpack_file(store: LayerSink, path: Path, diff_id: str, blob_digest: str) -> None:
     with path.open("rb") as f:
         store.unpack(f, diff_id, blob_digest)
 
