@@ -9,71 +9,54 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from typing import Any
 
-from sqlalchemy import (
-    Connection,
-    Integer,
-    and_,
-    bindparam,
-    delete,
-    exists,
-    insert,
-    or_,
-    select,
-    update,
-)
-
-from minikube13.store.schema import BUSY_TIMEOUT_MS, COMPACT_REV_KEY, kv, store_meta
+from minikube13.store.schema import BUSY_TIMEOUT_MS, COMPACT_REV_KEY
 
 log = logging.getLogger(__name__)
 
-_newer = kv.alias("newer")
 CHECKPOINT_WAIT_MS = 200
 
+# A row at or below the revision goes if it is a tombstone or a newer row of its key at or
+# below the revision supersedes it.
+_DELETE_SQL = (
+    "DELETE FROM kv WHERE kv.id <= :rev AND (kv.deleted = 1 OR EXISTS (SELECT 1 FROM kv AS"
+    " newer WHERE newer.name = kv.name AND newer.id > kv.id AND newer.id <= :rev))"
+)
 
-def read_compacted(conn: Connection) -> int:
-    value = conn.execute(
-        select(store_meta.c.value).where(store_meta.c.name == COMPACT_REV_KEY)
-    ).scalar_one_or_none()
-    return int(value or 0)
+
+def read_compacted(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT value FROM store_meta WHERE name = ?", (COMPACT_REV_KEY,))
+    found = row.fetchone()
+    return int(found[0] or 0) if found else 0
 
 
-def compact_rows(conn: Connection, revision: int) -> int:
+def compact_rows(conn: sqlite3.Connection, revision: int) -> int:
     """Delete the rows that compaction to `revision` makes unreachable; record the new
     compacted revision. Runs inside the caller's write transaction; returns rows dropped."""
-    rev = bindparam("rev", revision, type_=Integer)
-    superseded = exists().where(
-        and_(_newer.c.name == kv.c.name, _newer.c.id > kv.c.id, _newer.c.id <= rev)
-    )
-    result = conn.execute(
-        delete(kv).where(and_(kv.c.id <= rev, or_(kv.c.deleted == 1, superseded)))
-    )
+    dropped = conn.execute(_DELETE_SQL, {"rev": revision}).rowcount
     _write_compacted(conn, revision)
-    return int(result.rowcount or 0)
+    return max(dropped, 0)
 
 
-def _write_compacted(conn: Connection, revision: int) -> None:
-    done = conn.execute(
-        update(store_meta).where(store_meta.c.name == COMPACT_REV_KEY).values(value=revision)
-    )
-    if not done.rowcount:
-        conn.execute(insert(store_meta).values(name=COMPACT_REV_KEY, value=revision))
+def _write_compacted(conn: sqlite3.Connection, revision: int) -> None:
+    params = (revision, COMPACT_REV_KEY)
+    if not conn.execute("UPDATE store_meta SET value = ? WHERE name = ?", params).rowcount:
+        conn.execute("INSERT INTO store_meta (value, name) VALUES (?, ?)", params)
 
 
-def reclaim_space(raw: Any) -> None:
+def reclaim_space(conn: sqlite3.Connection) -> None:
     """Move freed pages out of the file and fold the WAL back in, so that db + wal stay
-    near the live data size. `raw` is the writer's sqlite3 connection, outside any
-    transaction (both pragmas refuse to run inside one)."""
+    near the live data size. `conn` is the writer's connection, outside any transaction
+    (both pragmas refuse to run inside one)."""
     try:
-        raw.execute("PRAGMA incremental_vacuum").fetchall()
+        conn.execute("PRAGMA incremental_vacuum").fetchall()
         # A TRUNCATE checkpoint waits for readers through the busy handler: wait briefly,
         # not the connection's long timeout, so a slow reader cannot stall the writer.
-        raw.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+        conn.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
         try:
-            busy, wal_pages, moved = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, wal_pages, moved = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         finally:
-            raw.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         if busy:
             log.info("checkpoint incomplete wal_pages=%d moved=%d", wal_pages, moved)
     except sqlite3.Error as err:

@@ -1,4 +1,4 @@
-"""The kine-shaped table, its engines, and the row <-> KeyValue mapping.
+"""The kine-shaped table, its DDL, and the row <-> KeyValue mapping.
 
 One table holds every revision: the integer primary key *is* the revision, a row with
 `deleted = 1` is a tombstone, and the unique index on `(name, prev_revision)` is the
@@ -14,91 +14,49 @@ the file: a ~2 KiB row fills a 4 KiB page alone.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
-
-from sqlalchemy import (
-    Column,
-    Engine,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    create_engine,
-    event,
-)
-from sqlalchemy.engine import Row
-from sqlalchemy.pool import QueuePool
 
 from minikube13.store.interface import EventType, KeyValue, WatchEvent
 
 COMPACT_REV_KEY = "compact_rev"
 BUSY_TIMEOUT_MS = 30000
 
-metadata = MetaData()
-
-kv = Table(
-    "kv",
-    metadata,
-    Column("id", Integer, primary_key=True),  # the revision of this write
-    Column("name", String, nullable=False),
-    Column("created", Integer, nullable=False),  # 1: this row (re)creates the key
-    Column("deleted", Integer, nullable=False),  # 1: tombstone; value = the last value
-    Column("create_revision", Integer, nullable=False),
-    Column("prev_revision", Integer, nullable=False),  # the key's previous row, 0 if none
-    Column("value", LargeBinary, nullable=False),  # for a tombstone: the last value
-    Index("kv_name_prev_revision_uindex", "name", "prev_revision", unique=True),
-    Index("kv_name_id_index", "name", "id"),
+# The same tables and indexes the store has always created (files made by earlier
+# versions open unchanged).
+_DDL = (
+    """CREATE TABLE IF NOT EXISTS kv (
+        id INTEGER NOT NULL,
+        name VARCHAR NOT NULL,
+        created INTEGER NOT NULL,
+        deleted INTEGER NOT NULL,
+        create_revision INTEGER NOT NULL,
+        prev_revision INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (id)
+    )""",
+    # id: the revision of this write; created: 1 when this row (re)creates the key;
+    # deleted: 1 for a tombstone, whose value is the key's last value; prev_revision: the
+    # key's previous row, 0 if none.
+    "CREATE UNIQUE INDEX IF NOT EXISTS kv_name_prev_revision_uindex ON kv (name, prev_revision)",
+    "CREATE INDEX IF NOT EXISTS kv_name_id_index ON kv (name, id)",
+    """CREATE TABLE IF NOT EXISTS store_meta (
+        name VARCHAR NOT NULL,
+        value INTEGER NOT NULL,
+        PRIMARY KEY (name)
+    )""",
 )
 
-store_meta = Table(
-    "store_meta",
-    metadata,
-    Column("name", String, primary_key=True),
-    Column("value", Integer, nullable=False),
-)
+# The columns of a KeyValue, in its field order: `KeyValue(*row)` for a row selecting them.
+KV_COLUMNS = "kv.name, kv.value, kv.create_revision, kv.id"
+# A history row: KV_COLUMNS, then what row_event needs to rebuild the event.
+EVENT_COLUMNS = f"{KV_COLUMNS}, kv.created, kv.deleted, kv.prev_revision"
 
 
-def open_engine(path: str, *, begin: str, pool_size: int) -> Engine:
-    """An engine whose connections run WAL + synchronous=FULL and whose transactions start
-    with `begin` ("BEGIN IMMEDIATE" for the writer, "BEGIN" for readers).
-
-    pysqlite's own transaction handling is switched off so that SQLAlchemy's begin() emits
-    exactly the statement we choose (the recipe in SQLAlchemy's SQLite dialect docs).
-    """
-    engine = create_engine(
-        f"sqlite:///{path}",
-        poolclass=QueuePool,
-        pool_size=pool_size,
-        max_overflow=0,
-        connect_args={"check_same_thread": False, "timeout": 30},
-    )
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None
-        cur = dbapi_conn.cursor()
-        # auto_vacuum only takes effect before the first table exists: i.e. at creation.
-        cur.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        cur.execute("PRAGMA journal_mode=WAL")
-        # FULL: fsync the WAL on every commit, so an acknowledged write survives power loss.
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        # After a checkpoint, truncate a WAL that grew past 4 MiB back down.
-        cur.execute("PRAGMA journal_size_limit=4194304")
-        cur.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql(begin)
-
-    return engine
-
-
-def create_schema(engine: Engine) -> None:
-    with engine.begin() as conn:
-        metadata.create_all(conn)
+def create_schema(conn: sqlite3.Connection) -> None:
+    """Create the tables and indexes if absent, inside the caller's write transaction."""
+    for statement in _DDL:
+        conn.execute(statement)
 
 
 def prefix_end(prefix: str) -> str | None:
@@ -113,15 +71,12 @@ def prefix_end(prefix: str) -> str | None:
     return stripped[:-1] + chr(following)
 
 
-def row_kv(row: Row[Any]) -> KeyValue:
-    return KeyValue(row.name, row.value, row.create_revision, row.id)
-
-
-def row_event(row: Row[Any]) -> WatchEvent:
-    """A history row (with `prev_value`, the value at its prev_revision) as the watch event
-    it records."""
+def row_event(row: tuple[Any, ...]) -> WatchEvent:
+    """A history row (EVENT_COLUMNS, then the value at its prev_revision) as the watch
+    event it records."""
+    name, value, create_revision, rev, created, deleted, prev_revision, prev_value = row
     prev = None
-    if not row.created:
-        prev = KeyValue(row.name, row.prev_value, row.create_revision, row.prev_revision)
-    kind = EventType.DELETE if row.deleted else EventType.PUT
-    return WatchEvent(kind, row_kv(row), prev)
+    if not created:
+        prev = KeyValue(name, prev_value, create_revision, prev_revision)
+    kind = EventType.DELETE if deleted else EventType.PUT
+    return WatchEvent(kind, KeyValue(name, value, create_revision, rev), prev)

@@ -1,7 +1,7 @@
-"""The SQLite backend of the Store: kine's one-table MVCC log on SQLAlchemy Core.
+"""The SQLite backend of the Store: kine's one-table MVCC log on the stdlib sqlite3.
 
 Writes go to the single writer thread (writer.py) and are acknowledged after COMMIT with
-synchronous=FULL. Reads run on a small thread pool, each on its own WAL connection and
+synchronous=FULL. Reads run on a small thread pool, each on a read-only WAL connection and
 snapshot. Watches subscribe to the in-process fan-out first, then replay history rows from
 the table, then stream live events, dropping any revision already delivered.
 """
@@ -13,13 +13,13 @@ import builtins
 import fcntl
 import logging
 import os
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import IO, Any, TypeVar
 
-from sqlalchemy import Engine
-
 from minikube13.store import reads
+from minikube13.store.connections import ReaderPool, open_writer
 from minikube13.store.fanout import Fanout
 from minikube13.store.interface import (
     KeyValue,
@@ -29,7 +29,6 @@ from minikube13.store.interface import (
     WatchEvent,
     WatchLagged,
 )
-from minikube13.store.schema import create_schema, open_engine
 from minikube13.store.writer import Op, Outcome, Writer, WriteRequest
 
 log = logging.getLogger(__name__)
@@ -46,13 +45,13 @@ class SqliteStore:
         self._path = path
         self._keep = compact_keep_revisions
         self._every = compact_every_writes
-        self._readers = readers
+        self._reader_threads = readers
         self._watch_page = watch_page
         self._max_batch = max_batch
         self._fanout = Fanout(watch_buffer)
         self._writer: Writer | None = None
-        self._read_engine: Engine | None = None
-        self._write_engine: Engine | None = None
+        self._readers: ReaderPool | None = None
+        self._conn: sqlite3.Connection | None = None  # the writer's
         self._pool: ThreadPoolExecutor | None = None
         self._lock_file: IO[bytes] | None = None
         self._closed = True
@@ -60,13 +59,18 @@ class SqliteStore:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._lock_file = _lock(self._path + ".lock")
-        self._pool = ThreadPoolExecutor(self._readers, thread_name_prefix="store-read")
-        self._write_engine = open_engine(self._path, begin="BEGIN IMMEDIATE", pool_size=1)
-        await loop.run_in_executor(self._pool, create_schema, self._write_engine)
-        self._read_engine = open_engine(self._path, begin="BEGIN", pool_size=self._readers)
+        self._pool = ThreadPoolExecutor(self._reader_threads, thread_name_prefix="store-read")
+        try:
+            self._conn = await loop.run_in_executor(self._pool, open_writer, self._path)
+        except BaseException:
+            self._pool.shutdown()
+            self._lock_file.close()
+            self._lock_file = None
+            raise
+        self._readers = ReaderPool(self._path)
         self._closed = False
         current, compacted = await self._read(reads.snapshot_revisions)
-        self._writer = Writer(self._write_engine, loop, self._deliver, revision=current,
+        self._writer = Writer(self._conn, loop, self._deliver, revision=current,
                               compacted=compacted, compact_keep=self._keep,
                               compact_every=self._every, max_batch=self._max_batch)
         self._writer.start()
@@ -83,9 +87,11 @@ class SqliteStore:
                 req.future.set_exception(StoreClosed("store closed"))
         self._fanout.close()
         await asyncio.to_thread(self._pool.shutdown, True)
-        for engine in (self._read_engine, self._write_engine):
-            if engine is not None:
-                engine.dispose()
+        if self._readers is not None:
+            self._readers.close()
+        if self._conn is not None:
+            self._conn.close()  # the last connection: folds the WAL into the file
+            self._conn = None
         if self._lock_file is not None:
             self._lock_file.close()  # releases the flock
             self._lock_file = None
@@ -174,16 +180,10 @@ class SqliteStore:
         return await request.future
 
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
-        if self._closed or self._pool is None:
+        if self._closed or self._pool is None or self._readers is None:
             raise StoreClosed("store closed")
-        engine = self._read_engine
-        assert engine is not None
-
-        def in_snapshot() -> T:
-            with engine.connect() as conn, conn.begin():
-                return fn(conn, *args)
-
-        return await asyncio.get_running_loop().run_in_executor(self._pool, in_snapshot)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._readers.read, fn, *args)
 
     def _deliver(self, outcomes: builtins.list[Outcome],
                  events: builtins.list[WatchEvent]) -> None:

@@ -18,10 +18,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
-
 from minikube13.store.compactor import compact_rows, reclaim_space
+from minikube13.store.connections import transaction
 from minikube13.store.interface import (
     Conflict,
     EventType,
@@ -35,8 +33,7 @@ from minikube13.store.interface import (
 
 log = logging.getLogger(__name__)
 
-# The hot path runs on the raw sqlite3 cursor (SQLAlchemy's per-statement overhead was
-# ~90% of the writer's time); the statements name the columns of schema.kv.
+# The statements of the hot path, run on one cursor per batch.
 _LATEST_SQL = (
     "SELECT id, deleted, create_revision, value FROM kv WHERE name = ? ORDER BY id DESC LIMIT 1"
 )
@@ -78,12 +75,13 @@ _STOP = object()
 
 
 class Writer:
-    """Owns the write connection and the revision counter; see the module docstring."""
+    """Owns the revision counter and, while running, the write connection (opened with
+    check_same_thread=False: its opener closes it after stop()); see the module docstring."""
 
-    def __init__(self, engine: Engine, loop: asyncio.AbstractEventLoop, deliver: Deliver, *,
-                 revision: int, compacted: int, compact_keep: int, compact_every: int,
-                 max_batch: int = 1000):
-        self._engine = engine
+    def __init__(self, conn: sqlite3.Connection, loop: asyncio.AbstractEventLoop,
+                 deliver: Deliver, *, revision: int, compacted: int, compact_keep: int,
+                 compact_every: int, max_batch: int = 1000):
+        self._conn = conn
         self._loop = loop
         self._deliver = deliver
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
@@ -116,16 +114,16 @@ class Writer:
     # -- the thread ----------------------------------------------------------------------
 
     def _run(self) -> None:
-        with self._engine.connect() as conn:
-            stopping = False
-            while not stopping:
-                batch, stopping = self._next_batch()
-                if batch:
-                    self._commit(conn, batch)
-                    try:
-                        self._auto_compact(conn)
-                    except Exception:  # noqa: BLE001 - writes matter more than compaction
-                        log.exception("compaction failed")
+        conn = self._conn
+        stopping = False
+        while not stopping:
+            batch, stopping = self._next_batch()
+            if batch:
+                self._commit(conn, batch)
+                try:
+                    self._auto_compact(conn)
+                except Exception:  # noqa: BLE001 - writes matter more than compaction
+                    log.exception("compaction failed")
 
     def _next_batch(self) -> tuple[list[WriteRequest], bool]:
         batch: list[WriteRequest] = []
@@ -142,13 +140,13 @@ class Writer:
             except queue.Empty:
                 return batch, False
 
-    def _commit(self, conn: Connection, batch: list[WriteRequest]) -> None:
+    def _commit(self, conn: sqlite3.Connection, batch: list[WriteRequest]) -> None:
         outcomes: list[Outcome] = []
         events: list[WatchEvent] = []
         first_rev, first_compacted = self._rev, self.compacted_revision
         try:
-            with conn.begin():
-                cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with transaction(conn, "BEGIN IMMEDIATE"):
+                cursor = conn.cursor()
                 latest: dict[str, _Latest | None] = {}  # keys written earlier in this batch
                 for req in batch:
                     try:
@@ -168,7 +166,7 @@ class Writer:
         self.committed_revision = self._rev
         self._since_compact += len(events)
         if self.compacted_revision != first_compacted:
-            reclaim_space(conn.connection.driver_connection)
+            reclaim_space(conn)
         self._post(outcomes, events)
 
     def _post(self, outcomes: list[Outcome], events: list[WatchEvent]) -> None:
@@ -177,7 +175,7 @@ class Writer:
         except RuntimeError:
             log.warning("event loop closed; dropping outcomes count=%d", len(outcomes))
 
-    def _apply(self, conn: Connection, cursor: sqlite3.Cursor,
+    def _apply(self, conn: sqlite3.Connection, cursor: sqlite3.Cursor,
                batch_latest: dict[str, _Latest | None],
                req: WriteRequest) -> tuple[object, WatchEvent | None]:
         if req.op is Op.COMPACT:
@@ -227,7 +225,7 @@ class Writer:
         self._rev = rev
         return rev
 
-    def _compact(self, conn: Connection, revision: int) -> None:
+    def _compact(self, conn: sqlite3.Connection, revision: int) -> None:
         if revision > self._rev:
             raise FutureRevision(f"compact revision {revision} > current {self._rev}")
         if revision <= self.compacted_revision:
@@ -236,7 +234,7 @@ class Writer:
         self.compacted_revision = revision
         log.debug("compacted revision=%d dropped=%d", revision, dropped)
 
-    def _auto_compact(self, conn: Connection) -> None:
+    def _auto_compact(self, conn: sqlite3.Connection) -> None:
         if self._since_compact < self._every:
             return
         self._since_compact = 0
@@ -245,10 +243,10 @@ class Writer:
             return
         before = self.compacted_revision
         try:
-            with conn.begin():
+            with transaction(conn, "BEGIN IMMEDIATE"):
                 self._compact(conn, target)
-        except SQLAlchemyError as err:
+        except sqlite3.Error as err:
             log.error("compaction failed revision=%d error=%s", target, err)
             self.compacted_revision = before
             return
-        reclaim_space(conn.connection.driver_connection)
+        reclaim_space(conn)

@@ -20,6 +20,7 @@ from minikube13.store.interface import (
     EventType,
     KeyValue,
     Store,
+    StoreError,
     WatchLagged,
 )
 from minikube13.store.sqlite import SqliteStore
@@ -281,3 +282,33 @@ async def test_second_process_cannot_open_the_same_file(tmp_path: Path) -> None:
         assert child.returncode != 0 and "held by another process" in child.stderr
     finally:
         await first.close()
+
+
+async def test_a_file_that_is_not_a_database_fails_start(tmp_path: Path) -> None:
+    """A corrupt state file stops start-up with a store error, and a retry is not refused
+    as locked by the failed attempt."""
+    path = tmp_path / "state.db"
+    path.write_bytes(b"not a database" * 512)
+    for _ in range(2):
+        with pytest.raises(StoreError, match="not a database"):
+            await SqliteStore(str(path)).start()
+
+
+async def test_sqlite_failures_reach_callers_as_store_errors(tmp_path: Path) -> None:
+    """A read that SQLite cannot answer fails with the store's own error, and the store
+    keeps serving once the cause is gone."""
+    path = str(tmp_path / "state.db")
+    store = SqliteStore(path, readers=1)
+    await store.start()
+    try:
+        await store.create(CM + "a", b"a")
+        with sqlite3.connect(path) as other:
+            other.execute("ALTER TABLE store_meta RENAME TO moved")
+        with pytest.raises(StoreError, match="no such table"):
+            await store.get(CM + "a")
+        with sqlite3.connect(path) as other:
+            other.execute("ALTER TABLE moved RENAME TO store_meta")
+        kv = await store.get(CM + "a")
+        assert kv is not None and kv.value == b"a"
+    finally:
+        await store.close()
