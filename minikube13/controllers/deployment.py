@@ -249,7 +249,10 @@ def _emit_replica_set(sync: _Sync, rs: Object) -> None:
     original = sync.originals.get(meta(rs).get("uid", ""))
     before = roll.replicas_of(original) if original is not None else 0
     after = roll.replicas_of(rs)
-    if original is None or before != after:
+    # Sized sets carry the size they were sized for; a stale one on an active set would
+    # make every later sync look like a scaling event and stall the rollout (kube's
+    # scaleReplicaSet also refreshes annotations that need it, not only resized sets).
+    if original is None or before != after or after > 0:
         annotations = rs.setdefault("metadata", {}).setdefault("annotations", {})
         annotations[rsets.DESIRED_REPLICAS] = str(sync.plan.replicas)
         annotations[rsets.MAX_REPLICAS] = str(sync.plan.replicas + sync.surge)
