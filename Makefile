@@ -8,7 +8,8 @@ VENV          := .venv
 PY            := $(VENV)/bin/python
 DEPS_STAMP    := $(VENV)/.deps-stamp
 APT_PACKAGES  := python3-venv python3-dev libsystemd-dev pkg-config sqlite3 \
-                 runc busybox-static iproute2 nftables util-linux skopeo umoci docker-registry
+                 runc busybox-static iproute2 nftables util-linux skopeo umoci docker-registry \
+                 debootstrap systemd-container lintian binutils
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DATA_DIR      := /var/lib/minikube13
@@ -20,13 +21,14 @@ LOG_FILE      := $(LOG_DIR)/minikube13d.log
 SOCKET        := $(RUN_DIR)/api.sock
 KUBECONFIG_FILE := $(CONFIG_DIR)/admin.kubeconfig
 BASE_IMAGES   := build/images/busybox.oci
+DIST          ?= dist
 READY_TIMEOUT := 60
 STOP_TIMEOUT  := 30
 
 # true when the pid file names a live minikube13 process (not a recycled pid)
 daemon_alive = { [ -f $(PID_FILE) ] && grep -qa minikube13 /proc/$$(cat $(PID_FILE))/cmdline 2>/dev/null; }
 
-.PHONY: help deps images up down test lint bench clean
+.PHONY: help deps images up down test lint bench clean package
 
 help:
 	@echo "make up     install what is missing, start minikube13d in the background"
@@ -36,6 +38,7 @@ help:
 	@echo "make bench  run the benchmarks in bench/"
 	@echo "make deps   Debian packages and the virtual environment $(VENV)"
 	@echo "make images build the base images from rootfs/ into build/images"
+	@echo "make package  dist/minikube13 (one self-contained executable) and dist/*.deb"
 	@echo "make clean  remove caches and build outputs"
 
 deps: $(DEPS_STAMP)
@@ -95,7 +98,7 @@ down:
 	echo "minikube13d did not stop in $(STOP_TIMEOUT)s; sending SIGKILL"; kill -KILL "$$pid"; rm -f $(PID_FILE)
 
 lint: deps
-	$(VENV)/bin/ruff check minikube13 tests bench
+	$(VENV)/bin/ruff check minikube13 tests bench packaging
 	$(VENV)/bin/mypy
 
 # pytest exits 5 when it collected no tests: that is a failure too (make fails on any
@@ -109,6 +112,17 @@ bench: deps
 	@shopt -s nullglob; ran=0; \
 	for b in bench/*.py; do echo "== $$b"; $(PY) "$$b"; ran=1; done; \
 	[ $$ran = 1 ] || echo "no benchmarks in bench/ yet"
+
+# PyInstaller is a build tool: the `package` extra, in the venv only when packaging.
+PACKAGE_TOOLS_STAMP := $(VENV)/.package-tools-stamp
+
+$(PACKAGE_TOOLS_STAMP): $(DEPS_STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[test,package]'
+	@touch $@
+
+# dist/minikube13 and dist/minikube13_<version>_<arch>.deb (lintian-checked); see packaging/.
+package: images $(PACKAGE_TOOLS_STAMP)
+	$(PY) packaging/build.py --dist $(DIST)
 
 clean:
 	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -22,7 +22,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from minikube13.api import channels, exchange, params
+from minikube13.api import audit, channels, exchange, params
 from minikube13.api.channels import Protocol
 from minikube13.model import kinds
 from minikube13.model.errors import FORBIDDEN, INVALID, FieldError
@@ -63,6 +63,8 @@ class PodStreamHandlers:
                 raise errors.method_not_allowed()
             return await self.serve_log(request)
         request[exchange.VERB] = "CONNECT"
+        request[audit.TARGET] = audit.AuditTarget(  # the apiserver audits exec as a create
+            "create", f"pods/{sub}", request.match_info["namespace"], request.match_info["name"])
         if request.method not in ("GET", "POST"):
             raise errors.method_not_allowed()
         return await self.serve_stream(request, sub)

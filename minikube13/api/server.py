@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from minikube13.api import codec, discovery, exchange, health, params, routes
+from minikube13.api import audit, codec, discovery, exchange, health, params, routes
 from minikube13.api.documents import OpenAPIDocuments
 from minikube13.api.handlers import ResourceHandlers
 from minikube13.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -88,6 +88,7 @@ class APIServer:
         finally:
             self.metrics.observe(request.get(exchange.VERB, request.method),
                                  request.get(exchange.RESOURCE, ""), code, time.monotonic() - start)
+            _audit(request, code)
 
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: HandlerFn
@@ -118,6 +119,10 @@ class APIServer:
             return self.serve_discovery(request, route)
         request[exchange.VERB] = _METRIC_VERBS[verb]
         request[exchange.RESOURCE] = route.info.plural
+        target = audit.target_for(verb, route.info.plural, route.subresource, route.namespace,
+                                  route.name)
+        if target is not None:
+            request[audit.TARGET] = target
         return await self.resources.serve(request, route, verb)
 
     async def _health(self, request: web.Request) -> web.StreamResponse:
@@ -168,6 +173,16 @@ def _aggregated_version(accept: str) -> str | None:
         if entry.full in (codec.JSON, "*/*", "application/*") and not as_kind:
             return None
     return None
+
+
+def _audit(request: web.Request, code: int) -> None:
+    """One audit record for a mutating request, whatever its outcome."""
+    target = request.get(audit.TARGET)
+    if target is None:
+        return
+    user = request.get(exchange.USER)
+    audit.emit(audit.AuditRecord(user.name if user is not None else "system:anonymous",
+                                 target, code))
 
 
 def _only_get(request: web.Request) -> None:

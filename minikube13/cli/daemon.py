@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from pathlib import Path
 
 import click
 
 from minikube13.auth.tls import PkiError
 from minikube13.daemon.config import ConfigError, load_config
-
-LOG_FORMAT = "%(asctime)s level=%(levelname)s logger=%(name)s %(message)s"
 
 
 @click.command()
@@ -47,7 +44,8 @@ def daemon(env_file: Path | None, **flags: object) -> None:
         config = load_config(flags, env_file=env_file)
     except ConfigError as e:
         raise click.ClickException(f"bad configuration: {e}") from None
-    logging.basicConfig(level=config.log_level, format=LOG_FORMAT, stream=sys.stderr)
+    from minikube13.daemon.journal import setup_logging
+    setup_logging(config.log_level)  # journald when there is one, else key=value on stderr
     from minikube13.daemon.supervisor import StartupError, run_daemon
     try:
         asyncio.run(run_daemon(config))

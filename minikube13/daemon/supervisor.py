@@ -86,6 +86,7 @@ class Daemon:
         ssl_context = tls.server_ssl_context(paths)
         await self._serve(registry, ssl_context)
         await self._wait_ready()
+        log.info("API answers /readyz socket=%s", cfg.socket)  # tests check it precedes READY
         if cfg.run_pods:
             self.notifier.status("registering the node")
             await self._start_node_agent(registry)

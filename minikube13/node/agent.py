@@ -79,6 +79,7 @@ class NodeAgent:
         self._states: dict[str, dict[str, ContainerState]] = {}
         self._hot: dict[str, float] = {}  # uid -> loop time its fast relisting ends
         self._hot_task: asyncio.Task[None] | None = None
+        self._unlisten: Callable[[], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -86,16 +87,21 @@ class NodeAgent:
         """Register the Node (raises when that fails), then run in the background."""
         await self.node.register()
         self.events.start()
+        self._unlisten = self.runtime.listen(self._on_pod_written)
         self._tasks = [
             asyncio.create_task(self.node.heartbeat(), name="node-heartbeat"),
             asyncio.create_task(self._watch_pods(), name="node-pod-watch"),
             asyncio.create_task(self._relist_forever(), name="node-relist"),
             asyncio.create_task(self._collect_garbage_forever(), name="node-gc"),
+            asyncio.create_task(self.runtime.warm_up(), name="node-stage1-warm-up"),
         ]
         log.info("node agent started node=%s", self.node_name)
 
     async def close(self) -> None:
         """Stop the agent's tasks; the pods keep running."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         tasks = [*self._tasks, *self._workers.values()]
         if self._hot_task is not None:
             tasks.append(self._hot_task)
@@ -275,6 +281,20 @@ class NodeAgent:
             for uid, rp in found:
                 if _all_started(rp):
                     self._hot.pop(uid, None)
+
+    def _on_pod_written(self, uid: str) -> None:
+        """stage1 wrote this pod's state (runtime.notify): relist it now, not at the next
+        poll."""
+        if not self.listed.is_set() or not uid:
+            return
+        rp = self.runtime.pod(uid)
+        try:
+            self._relist([(uid, rp)] if rp is not None else [], {uid})
+        except Exception:
+            log.exception("relist failed node=%s", self.node_name)
+            return
+        if rp is not None and _all_started(rp):
+            self._hot.pop(uid, None)
 
     async def _collect_garbage_forever(self) -> None:
         await self.listed.wait()

@@ -61,6 +61,10 @@ class PodRuntimePort(Protocol):
 
     async def collect_garbage(self, known_uids: set[str]) -> None: ...
 
+    def listen(self, on_change: Callable[[str], None]) -> Callable[[], None]: ...
+
+    async def warm_up(self) -> None: ...
+
 
 @dataclass(frozen=True)
 class StartFailure:

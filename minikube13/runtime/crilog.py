@@ -7,7 +7,6 @@ the container wrote; `P` is a piece of a longer line that continues in the next 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 MAX_RECORD = 16 * 1024  # longer lines are split into P records, like the kubelet
 
@@ -24,7 +23,11 @@ class LogFormatError(ValueError):
     """A line that is not a CRI log record."""
 
 
+# datetime is imported where used: stage1 starts without it (its first log line comes after
+# its containers started; start-up time counts toward every pod's start).
+
 def rfc3339_nano(time_ns: int) -> str:
+    from datetime import UTC, datetime
     seconds, nanos = divmod(time_ns, 1_000_000_000)
     base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return f"{base}.{nanos:09d}Z"
@@ -32,6 +35,7 @@ def rfc3339_nano(time_ns: int) -> str:
 
 def parse_rfc3339_nano(text: str) -> int:
     """Nanoseconds since the epoch from an RFC 3339 time with up to 9 fraction digits."""
+    from datetime import UTC, datetime
     if not text.endswith("Z"):
         raise LogFormatError(f"time without Z: {text!r}")
     whole, _, frac = text[:-1].partition(".")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from minikube13.model.groups.core_pod import init_containers_from_annotations
-from minikube13.runtime import gc, stage0
+from minikube13.runtime import gc, notify, stage0
 from minikube13.runtime.errors import PodRuntimeError, create_error
 from minikube13.runtime.imagepull import ImagePuller, ImageSource
 from minikube13.runtime.poddir import (
@@ -180,6 +180,17 @@ class PodRuntime:
         removed = await asyncio.to_thread(gc.collect_orphans, self.data_dir)
         if removed:
             log.info("orphans removed count=%d what=%s", len(removed), ",".join(removed))
+
+    async def warm_up(self) -> None:
+        """Compile stage1's bytecode ahead of the first pod (stage0.warm_stage1)."""
+        await asyncio.to_thread(stage0.warm_stage1, self.self_command)
+
+    def listen(self, on_change: Callable[[str], None]) -> Callable[[], None]:
+        """Call `on_change(uid)` (on this event loop) when a pod's stage1 says it wrote its
+        state (runtime.notify); returns the function that stops listening."""
+        listener = notify.Listener(self.data_dir, on_change)
+        listener.start()
+        return listener.close
 
     # -- reading ----------------------------------------------------------------------------
 

@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from minikube13.runtime.errors import CREATE_ERROR, PodRuntimeError
 from minikube13.runtime.poddir import PODS_SUBDIR, RUNC_SUBDIR, PodDir
 from minikube13.runtime.procfs import stage1_alive
+
+if TYPE_CHECKING:
+    from subprocess import CompletedProcess
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +155,7 @@ class Runc:
     def exec(self, container_id: str, command: Sequence[str], *,
              timeout_s: float = DEFAULT_TIMEOUT_S, env: Mapping[str, str] = {}) -> ExecResult:
         """Run a command in a container and wait for it (no tty, no stdin)."""
+        import subprocess  # not at import: stage1 starts without it (start-up time)
         argv = self.exec_argv(container_id, command, env=env)
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
@@ -160,7 +164,8 @@ class Runc:
             raise RuncError(f"exec timed out after {timeout_s:g}s") from e
         return ExecResult(proc.returncode, proc.stdout, proc.stderr)
 
-    def _call(self, args: list[str], *, check: bool) -> subprocess.CompletedProcess[bytes]:
+    def _call(self, args: list[str], *, check: bool) -> CompletedProcess[bytes]:
+        import subprocess
         argv = self.argv(*args)
         try:
             proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,

@@ -35,6 +35,9 @@ STAGE0_RECORD = "stage0.json"
 STAGE1_LOG = "stage1.log"
 HOST_RESOLV = Path("/etc/resolv.conf")
 SYSTEMD_RUNTIME = Path("/run/systemd/system")
+WARM_TIMEOUT_S = 60.0        # warm_stage1
+MACHINED = Path("/lib/systemd/systemd-machined")
+BUSCTL = "/usr/bin/busctl"
 
 
 @dataclass(frozen=True)
@@ -248,28 +251,91 @@ def _layer_file(layers: Sequence[Path], rel: str) -> str:
     return ""
 
 
-def stage1_command(pd: PodDir, self_command: Sequence[str], netns_file: str) -> list[str]:
-    """The detached stage1 command line (systemd-run when systemd is PID 1)."""
+def stage1_python(self_command: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """`python -m minikube13` as stage1 runs it, and the environment it needs: without site
+    (`-S`), this package's parent directory first on PYTHONPATH, and with bytecode (its
+    modules' .pyc are read, and written once, even where PYTHONDONTWRITEBYTECODE is set).
+
+    Start-up time counts toward every pod's start: site costs ~15 ms (site-packages, .pth
+    files, editable-install finders) and compiling stage1's modules from source ~15 ms more.
+    stage1 imports only the standard library and this package (systemd-python, for
+    journald, is looked up at its first log line: stage1.logs). Other commands (the frozen
+    binary, a test's stand-in) run as they are."""
+    command = list(self_command)
+    if command[1:] != ["-m", "minikube13"]:
+        return command, {}
+    paths = [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]
+    return ([command[0], "-S", *command[1:]],
+            {"PYTHONPATH": os.pathsep.join(p for p in paths if p), "PYTHONDONTWRITEBYTECODE": ""})
+
+
+def warm_stage1(self_command: Sequence[str]) -> None:
+    """Compile stage1's modules before the first pod needs them: import once, as stage1
+    would, what it imports (else the first stage1 compiles them itself)."""
+    python, env = stage1_python(self_command)
+    if not env:
+        return
+    code = ("import minikube13.runtime.stage1.entry, minikube13.runtime.stage1.probes, "
+            "minikube13.runtime.notify")
+    try:
+        interpreter = python[:python.index("-m")]
+        subprocess.run([*interpreter, "-c", code], stdin=subprocess.DEVNULL,
+                       capture_output=True, check=False, timeout=WARM_TIMEOUT_S,
+                       env={**os.environ, **env})
+    except (OSError, subprocess.TimeoutExpired) as e:
+        log.info("stage1 bytecode not compiled error=%s", e)
+
+
+def stage1_command(pd: PodDir, self_command: Sequence[str], netns_file: str,
+                   env: Mapping[str, str] | None = None) -> list[str]:
+    """The detached stage1 command line (systemd-run when systemd is PID 1); `env` is what
+    it needs on top of the caller's environment (systemd-run: of the unit's)."""
     inner = ["nsenter", f"--net={netns_file}", "unshare", "--pid", "--ipc", "--uts",
              "--fork", "--", *self_command, "stage1", str(pd.root)]
     if SYSTEMD_RUNTIME.is_dir():
-        log_file = pd.root / STAGE1_LOG
-        return ["systemd-run", "--quiet", "--collect", f"--unit=minikube13-pod-{pd.uid}",
-                "--slice=machine.slice", f"--property=StandardOutput=append:{log_file}",
-                f"--property=StandardError=append:{log_file}", "--", *inner]
+        setenv = [f"--setenv={k}={v}" for k, v in sorted((env or {}).items())]
+        return [*transient_unit_args(pd, MACHINED.exists()), *setenv, "--", *inner]
     return ["setsid", "--fork", *inner]
+
+
+def pod_unit_name(uid: str) -> str:
+    return f"minikube13-pod-{uid}"
+
+
+def transient_unit_args(pd: PodDir, register_machine: bool) -> list[str]:
+    """systemd-run options for the pod's unit `minikube13-pod-<uid>.service`.
+
+    KillMode stays control-group: the unit's main process is `unshare --fork`, which
+    ignores SIGTERM while it waits, so `systemctl stop` must reach stage1 itself (stage1
+    then stops the containers in order). With machined, ExecStartPost registers the pod
+    as a machine (`machinectl list`); `-` because a pod must not fail for want of it.
+    """
+    name = pod_unit_name(pd.uid)
+    log_file = pd.root / STAGE1_LOG
+    args = ["systemd-run", "--quiet", "--collect", f"--unit={name}", "--slice=machine.slice",
+            f"--property=StandardOutput=append:{log_file}",
+            f"--property=StandardError=append:{log_file}",
+            "--property=KillMode=control-group", "--property=Delegate=yes",
+            f"--description=minikube13 pod {pd.uid}"]
+    if register_machine:
+        args.append(f"--property=ExecStartPost=-{BUSCTL} --quiet call org.freedesktop.machine1 "
+                    "/org/freedesktop/machine1 org.freedesktop.machine1.Manager "
+                    f"RegisterMachine sayssus {name} 0 minikube13 container $MAINPID {pd.root}")
+    return args
 
 
 def launch_stage1(pd: PodDir, self_command: Sequence[str], netns_file: str) -> None:
     """Start stage1 detached: `setsid --fork` exits at once, its child is not ours."""
-    argv = stage1_command(pd, self_command, netns_file)
+    python, env = stage1_python(self_command)
+    argv = stage1_command(pd, python, netns_file, env)
     with open(pd.root / STAGE1_LOG, "ab") as out:
         result = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                close_fds=True, check=False, cwd="/")
+                                close_fds=True, check=False, cwd="/",
+                                env={**os.environ, **env})
     if result.returncode != 0:
         raise create_error(f"starting stage1 failed: exit {result.returncode}: "
                            f"{stage1_log_tail(pd)}")
-    log.info("stage1 launched uid=%s", pd.uid)
+    log.info("stage1 launched uid=%s", pd.uid, extra={"pod_uid": pd.uid})
 
 
 def stage1_log_tail(pd: PodDir, limit: int = 2000) -> str:

@@ -39,6 +39,7 @@ class FakePodRuntime:
         self._images: dict[str, set[str]] = {}
         self._failures: list[PodRuntimeError] = []
         self.start_delay_s = 0.0
+        self._listeners: list[Callable[[str], None]] = []
 
     # -- the PodRuntime API --------------------------------------------------------------
 
@@ -96,6 +97,20 @@ class FakePodRuntime:
         for uid in [u for u in self._pods if u not in known_uids]:
             await self.remove(uid)
 
+    def listen(self, on_change: Callable[[str], None]) -> Callable[[], None]:
+        """Playing stage1 sends no notification by itself (the agent's relist finds the
+        change); a test sends one with `notify`."""
+        self._listeners.append(on_change)
+        return lambda: self._listeners.remove(on_change)
+
+    async def warm_up(self) -> None:
+        """No stage1 to prepare."""
+
+    def notify(self, uid: str) -> None:
+        """What stage1 does after writing its pod's state (runtime.notify)."""
+        for on_change in list(self._listeners):
+            on_change(uid)
+
     # -- playing stage1 ------------------------------------------------------------------
 
     def fail_next_start(self, reason: str, message: str) -> None:
@@ -116,15 +131,16 @@ class FakePodRuntime:
         last = TerminatedState(exit_code, "Error", started_at=old.started_at, finished_at=now)
         state = dataclasses.replace(old, state="waiting", reason="CrashLoopBackOff",
                                     message="back-off restarting failed container",
-                                    restart_count=old.restart_count + 1, ready=False,
-                                    started_at=None, last_terminated=last, terminated=None)
+                                    ready=False, started_at=None, last_terminated=last,
+                                    terminated=None)
         self._pods[uid] = dataclasses.replace(rp, containers={**rp.containers, name: state})
 
     def restart_container(self, uid: str, name: str) -> None:
         rp = self._pods[uid]
         old = rp.containers[name]
         state = dataclasses.replace(old, state="running", reason="", message="",
-                                    started_at=self.clock(), ready=True, terminated=None)
+                                    started_at=self.clock(), ready=True, terminated=None,
+                                    restart_count=old.restart_count + 1)
         self._pods[uid] = dataclasses.replace(rp, containers={**rp.containers, name: state})
 
     def set_ready(self, uid: str, name: str, ready: bool) -> None:

@@ -7,21 +7,13 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
-import pytest
+from . import node_support
+from .node_support import DaemonProcess, alive, pod_json, running, stage1_pid, wait_for
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from integration.conftest import DaemonProcess  # noqa: E402
+busybox_oci, node = node_support.busybox_oci, node_support.node  # the shared fixtures
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "rootfs" / "busybox" / "build.py"
-PREBUILT = REPO / "build" / "images" / "busybox.oci"
 SLEEPER = """
 apiVersion: v1
 kind: Pod
@@ -31,66 +23,6 @@ spec:
   containers:
   - {name: main, image: busybox, command: [sleep, "3600"]}
 """
-
-
-@pytest.fixture(scope="module")
-def busybox_oci(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if PREBUILT.exists():
-        return PREBUILT
-    out = tmp_path_factory.mktemp("image") / "busybox.oci"
-    subprocess.run([sys.executable, str(RECIPE), str(out)], check=True, capture_output=True)
-    return out
-
-
-@pytest.fixture
-def node(tmp_path: Path, busybox_oci: Path) -> Iterator[DaemonProcess]:
-    d = DaemonProcess(tmp_path / "d", ["--pod-backoff-initial", "0.2",
-                                       "--pod-backoff-max", "1"])
-    subprocess.run([sys.executable, "-m", "minikube13", "images", "import", "--data-dir",
-                    str(d.data_dir), str(busybox_oci)], check=True, capture_output=True)
-    try:
-        d.start()
-        yield d
-    finally:
-        d.stop()
-        d.kill9()
-        d.reset()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError("condition not reached in time")
-
-
-def pod_json(d: DaemonProcess, name: str) -> dict[str, Any] | None:
-    res = d.kubectl("get", "pod", name, "-o", "json", check=False)
-    return json.loads(res.stdout) if res.returncode == 0 else None
-
-
-def running(d: DaemonProcess, name: str) -> dict[str, Any] | None:
-    pod = pod_json(d, name)
-    if pod is None or pod["status"].get("phase") != "Running":
-        return None
-    cs = pod["status"]["containerStatuses"][0]
-    return pod if "running" in cs["state"] else None
-
-
-def stage1_pid(d: DaemonProcess, uid: str) -> int:
-    state = json.loads((d.data_dir / "pods" / uid / "pod-state.json").read_text())
-    return int(state["stage1_pid"])
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def test_hello_runs_and_its_log_says_hi(node: DaemonProcess) -> None:

@@ -6,55 +6,30 @@ or orphaning a ReplicaSet does what Kubernetes does."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from integration.conftest import DaemonProcess  # noqa: E402
+from . import node_support
+from .node_support import REPO, DaemonProcess, start_node, wait_for
 
-REPO = Path(__file__).resolve().parents[2]
-RECIPE = REPO / "rootfs" / "busybox" / "build.py"
-PREBUILT = REPO / "build" / "images" / "busybox.oci"
+busybox_oci = node_support.busybox_oci  # the shared fixture
+
 NEW_TAG = "busybox:1.35.0-4-deb12u1-b1"  # the same image under its versioned name
 # PID 1 of a container ignores SIGTERM unless it traps it: pods end at once, not after 30 s.
 SLEEPER = ["sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaemonProcess]:
+def node(tmp_path_factory: pytest.TempPathFactory, busybox_oci: Path) -> Iterator[DaemonProcess]:
     """One real daemon with the busybox image, shared by this module's tests."""
     root = tmp_path_factory.mktemp("workloads")
-    oci = PREBUILT
-    if not (PREBUILT / "index.json").exists():
-        oci = root / "busybox.oci"
-        subprocess.run([sys.executable, str(RECIPE), str(oci)], check=True)
-    d = DaemonProcess(root / "d", ["--pod-backoff-initial", "0.5", "--pod-backoff-max", "2"])
-    subprocess.run([sys.executable, "-m", "minikube13", "images", "import", "--data-dir",
-                    str(d.data_dir), str(oci)], check=True, capture_output=True)
-    try:
-        d.start()
+    with start_node(root / "d", busybox_oci, ["--pod-backoff-initial", "0.5",
+                                              "--pod-backoff-max", "2"]) as d:
         yield d
-    finally:
-        d.stop()
-        d.kill9()
-        d.reset()
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0, every: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not true after {timeout:.0f}s: {check}")
-        time.sleep(every)
 
 
 def get_json(node: DaemonProcess, *args: str) -> Any:

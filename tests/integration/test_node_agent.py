@@ -220,7 +220,7 @@ async def test_crash_loop_is_reported(cluster: Cluster) -> None:
         assert pod is not None
         cs = pod["status"]["containerStatuses"][0]
         return (cs["state"].get("waiting") or {}).get("reason") == "CrashLoopBackOff" \
-            and cs["restartCount"] == 1
+            and cs["restartCount"] == 0 and cs["lastState"]["terminated"]["exitCode"] == 1
     await eventually(backing_off)
     assert "BackOff" in await cluster.event_reasons("crash")
 
@@ -279,3 +279,33 @@ async def test_a_pod_deleted_while_starting_goes_at_once(cluster: Cluster) -> No
     async def gone() -> bool:
         return await cluster.get("slow") is None
     await eventually(gone, timeout=3.0)
+
+
+async def test_a_notified_change_shows_before_the_next_relist() -> None:
+    """stage1's notification makes the agent read that pod at once (pod start latency):
+    with a relist every minute, the exit still shows within moments."""
+    store = MemoryStore()
+    await store.start()
+    registry = ObjectRegistry(store)
+    await registry.ensure_namespace("default")
+    runtime = FakePodRuntime()
+    agent = NodeAgent(registry, runtime, NODE, MACHINE, relist_s=60.0, resync_s=60.0)
+    c = Cluster(registry, runtime)
+    try:
+        await agent.start()
+        await asyncio.wait_for(agent.listed.wait(), 5)
+        uid = (await c.create("web"))["metadata"]["uid"]
+        await eventually(c.waits_for("web", "Running"))
+        await asyncio.sleep(0.1)   # its fast relisting ends once all containers started
+        runtime.exit_container(uid, "c", 3)
+        runtime.notify(uid)
+
+        async def exited() -> bool:
+            pod = await c.get("web")
+            states = [s["state"] for s in (pod or {}).get("status", {}).get(
+                "containerStatuses") or []]
+            return bool(states) and "terminated" in states[0]
+        await eventually(exited, timeout=2.0)
+    finally:
+        await agent.close()
+        await store.close()

@@ -31,6 +31,20 @@ def test_transient_unit_with_systemd(monkeypatch: pytest.MonkeyPatch, tmp_path: 
                         "--property=StandardOutput=append:/data/pods/u1/stage1.log"]
     assert argv[argv.index("--") + 1:][:2] == ["nsenter", "--net=/run/netns/m13-u1"]
     assert argv[-2:] == ["stage1", "/data/pods/u1"]
+    # SIGTERM on `systemctl stop` must reach stage1: unshare, the main process, ignores it
+    assert "--property=KillMode=control-group" in argv
+
+
+def test_transient_unit_registers_the_pod_with_machined() -> None:
+    """Where machined exists, ExecStartPost registers the unit's main process as a machine."""
+    pd = PodDir(Path("/data/pods/u1"))
+    plain = stage0.transient_unit_args(pd, register_machine=False)
+    with_machined = stage0.transient_unit_args(pd, register_machine=True)
+    assert not any("RegisterMachine" in a for a in plain)
+    [post] = [a for a in with_machined if a.startswith("--property=ExecStartPost=")]
+    assert post.startswith("--property=ExecStartPost=-/usr/bin/busctl --quiet call ")
+    assert post.endswith("RegisterMachine sayssus minikube13-pod-u1 0 minikube13 container "
+                         "$MAINPID /data/pods/u1")
 
 
 @pytest.mark.parametrize("ref, policy", [
@@ -41,3 +55,23 @@ def test_transient_unit_with_systemd(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_default_pull_policy(ref: str, policy: str) -> None:
     """Like the API server's default: Always for latest or no tag, else IfNotPresent."""
     assert default_policy(ref) == policy
+
+
+def test_stage1_python_starts_without_site_and_with_bytecode() -> None:
+    """`python -m minikube13` runs stage1 as `python -S`, its package first on PYTHONPATH and
+    bytecode allowed; the frozen binary or a stand-in runs as given."""
+    argv, env = stage0.stage1_python(["/py", "-m", "minikube13"])
+    assert argv == ["/py", "-S", "-m", "minikube13"]
+    package_parent = str(Path(stage0.__file__).resolve().parents[2])
+    assert env["PYTHONPATH"].split(":")[0] == package_parent
+    assert env["PYTHONDONTWRITEBYTECODE"] == ""
+    assert stage0.stage1_python(["/frozen/minikube13"]) == (["/frozen/minikube13"], {})
+
+
+def test_transient_unit_gets_the_stage1_environment(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path) -> None:
+    """systemd-run does not pass the daemon's environment on: it sets what stage1 needs."""
+    monkeypatch.setattr(stage0, "SYSTEMD_RUNTIME", tmp_path)
+    argv = stage0.stage1_command(PodDir(Path("/data/pods/u1")), ["/py", "-S"],
+                                 "/run/netns/m13-u1", {"PYTHONPATH": "/src"})
+    assert "--setenv=PYTHONPATH=/src" in argv[:argv.index("--")]

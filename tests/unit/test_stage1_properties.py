@@ -106,8 +106,7 @@ def test_supervisor_invariants(policy: str, inits: int, apps: int, codes: list[i
         now += 0.5
     for state in sup.states():
         runs = starts.get(state.name, 0)
-        assert state.restart_count in (max(runs - 1, 0), runs)
-        assert state.restart_count == runs or state.state != "waiting" or runs == 0 \
-            or state.reason != "CrashLoopBackOff"
+        # the kubelet's count: restarts done (runs - 1), also while one waits in back-off
+        assert state.restart_count == max(runs - 1, 0)
     if stop_at is not None and not finished:
         raise AssertionError("a stopped pod did not finish")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,19 +16,21 @@ READS_PER_WAKE = 16   # then let the loop serve the other containers
 
 
 class Journal:
-    """journald with the kubelet's fields, when both the socket and systemd-python exist."""
+    """journald with the kubelet's fields, when both the socket and systemd-python exist.
 
-    def __init__(self, fields: dict[str, str]):
+    systemd-python is looked up at the first line, not at start-up: stage1 runs without
+    site (`python -S`, stage0.stage1_python), so finding it may first take `site.main()`.
+    """
+
+    def __init__(self, fields: dict[str, str], send: Any = None):
         self.fields = fields
-        self._send: Any = None
-        if os.path.exists(JOURNAL_SOCKET):
-            try:
-                from systemd import journal  # type: ignore[attr-defined,unused-ignore]
-                self._send = journal.send
-            except ImportError:
-                self._send = None
+        self._send: Any = send  # a test's fake journal; else systemd-python's, if usable
+        self._looked_up = send is not None
 
     def send(self, container: str, stream: str, line: bytes) -> None:
+        if not self._looked_up:
+            self._looked_up = True
+            self._send = _journal_send()
         if self._send is None:
             return
         try:
@@ -35,6 +38,22 @@ class Journal:
                        PRIORITY="3" if stream == "stderr" else "6", **self.fields)
         except OSError:
             self._send = None
+
+
+def _journal_send() -> Any:
+    """systemd.journal.send, or None without journald or systemd-python."""
+    if not os.path.exists(JOURNAL_SOCKET):
+        return None
+    for attempt in range(2):
+        try:
+            from systemd import journal  # type: ignore[attr-defined,unused-ignore]
+            return journal.send
+        except ImportError:
+            if attempt or not sys.flags.no_site:
+                return None
+            import site
+            site.main()  # the site-packages a plain `python` would have seen
+    return None
 
 
 class LogSink:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from minikube13.runtime.notify import Notifier
 from minikube13.runtime.poddir import (
     STAGE1_TOKEN,
     ContainerPlan,
@@ -96,6 +97,7 @@ class Shell:
         self.sel = selectors.DefaultSelector()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.sel.register(self.wake_r, selectors.EVENT_READ, None)
+        self.notifier = Notifier(pd.root.parent.parent, plan.uid)
         self.journal = Journal({"POD_NAME": plan.name, "POD_NAMESPACE": plan.namespace,
                                 "POD_UID": plan.uid})
 
@@ -117,6 +119,8 @@ class Shell:
                 except Exception:   # one failed action must not take the pod down with it
                     log.exception("action failed uid=%s action=%s", self.plan.uid,
                                   type(action).__name__)
+            if any(isinstance(a, WriteContainer | WritePod) for a in step.actions):
+                self.notifier.send()
             if self.finished or self.events:
                 continue
             self._wait(step.wake_at)

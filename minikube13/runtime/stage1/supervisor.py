@@ -57,6 +57,7 @@ class Slot:
     kill_at: float | None = None    # killing: KILL at this time
     probes: tuple[ProbeTrack, ...] = ()
     written: ContainerState | None = None
+    restart_due: bool = False       # pending after an exit: the next start is a restart
 
 
 class Supervisor:
@@ -110,9 +111,12 @@ class Supervisor:
     # -- container lifecycle --------------------------------------------------------------
 
     def _start(self, slot: Slot, out: list[Action]) -> None:
-        slot.phase = STARTING
+        # like the kubelet's, restartCount counts restarts done, not one waiting in back-off
+        restarts = slot.status.restart_count + (1 if slot.restart_due else 0)
+        slot.phase, slot.restart_due = STARTING, False
         slot.status = replace(slot.status, state="waiting", reason="ContainerCreating",
-                              message="", terminated=None, ready=False, pid=None)
+                              message="", terminated=None, ready=False, pid=None,
+                              restart_count=restarts)
         out.append(StartContainer(slot.plan.name, slot.status.restart_count))
 
     def _spawned(self, slot: Slot, event: Spawned, now: float, out: list[Action]) -> None:
@@ -165,12 +169,12 @@ class Supervisor:
                                    maximum_s=self.plan.backoff_max_s)
         slot.delay_s = delay
         slot.start_at = now + delay
-        slot.phase = PENDING
+        slot.phase, slot.restart_due = PENDING, True
         pod = f"{self.plan.name}_{self.plan.namespace}({self.plan.uid})"
         slot.status = replace(
             slot.status, state="waiting", reason="CrashLoopBackOff",
             message=f"Back-off {delay:g}s restarting failed container={slot.plan.name} pod={pod}",
-            restart_count=slot.status.restart_count + 1, terminated=None, last_terminated=term)
+            terminated=None, last_terminated=term)
 
     def _kill(self, slot: Slot, now: float, out: list[Action]) -> None:
         """TERM now, KILL when the pod's grace period (or the stop deadline) ends."""
