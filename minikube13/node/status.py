@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from minikube13.runtime.images.reference import InvalidReference, parse_reference
 from minikube13.runtime.poddir import ContainerState, Stage1State, TerminatedState
 
 Object = dict[str, Any]
@@ -41,6 +42,9 @@ class RuntimePodView(Protocol):
 
     @property
     def containers(self) -> Mapping[str, ContainerState]: ...
+
+    @property
+    def image_digests(self) -> Mapping[str, str]: ...
 
     @property
     def pod_ip(self) -> str: ...
@@ -91,12 +95,25 @@ def _waiting(reason: str, message: str = "") -> Object:
     return {"waiting": out}
 
 
+def image_id(image: str, digest: str) -> str:
+    """`docker.io/library/busybox@sha256:...`, as containerd reports an imageID."""
+    if not digest:
+        return ""
+    try:
+        return f"{parse_reference(image).name}@{digest}"
+    except InvalidReference:
+        return digest
+
+
 def container_status(spec: Object, state: ContainerState | None, alive: bool,
-                     default_reason: str, error: SyncError | None, now: datetime) -> Object:
+                     default_reason: str, error: SyncError | None, now: datetime,
+                     digest: str = "") -> Object:
     """One ContainerStatus. No state yet: waiting with the runtime's error, or with
     `default_reason` (ContainerCreating / PodInitializing)."""
     name = spec.get("name", "")
-    out: Object = {"name": name, "image": spec.get("image", ""), "imageID": "",
+    image = spec.get("image", "")
+    out: Object = {"name": name, "image": image,
+                   "imageID": image_id(image, digest) if state is not None else "",
                    "ready": False, "restartCount": 0, "started": False}
     if state is None:
         out["state"] = (_waiting(error.reason, error.message) if error is not None
@@ -131,8 +148,9 @@ def _statuses(specs: list[Object], rp: RuntimePodView | None, default_reason: st
               error: SyncError | None, now: datetime) -> list[Object]:
     states = rp.containers if rp is not None else {}
     alive = rp.alive if rp is not None else False
+    digests = rp.image_digests if rp is not None else {}
     return [container_status(c, states.get(c.get("name", "")), alive, default_reason, error,
-                             now) for c in specs]
+                             now, digests.get(c.get("name", ""), "")) for c in specs]
 
 
 def _init_done(statuses: list[Object]) -> bool:

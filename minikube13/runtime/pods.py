@@ -62,6 +62,7 @@ class RuntimePod:
     stage1: Stage1State | None
     containers: dict[str, ContainerState]
     pod_ip: str
+    image_digests: dict[str, str] = field(default_factory=dict)  # container -> digest
 
 
 class PodRuntime:
@@ -216,7 +217,8 @@ class PodRuntime:
         return RuntimePod(
             uid=uid, namespace=record.namespace if record else "",
             name=record.name if record else "", alive=stage1_alive(state), stage1=state,
-            containers=containers, pod_ip=record.pod_ip if record else "")
+            containers=containers, pod_ip=record.pod_ip if record else "",
+            image_digests=_image_digests(record))
 
     def _static(self, pd: PodDir) -> tuple[stage0.Stage0Record | None, list[str]]:
         """stage0.json and the container names of plan.json: written once, so cached by
@@ -245,6 +247,15 @@ class PodRuntime:
     @property
     def pods_dir(self) -> Path:
         return self.data_dir / PODS_SUBDIR
+
+
+def _image_digests(record: stage0.Stage0Record | None) -> dict[str, str]:
+    """Each container's image digest (its manifest's; the config's for a local image)."""
+    out = {}
+    for name, (image_id, digest) in (record.images if record else {}).items():
+        out[name] = digest or (image_id if image_id.startswith("sha256:")
+                               else f"sha256:{image_id}")
+    return out
 
 
 def _facts(inputs: PodInputs) -> PodFacts:

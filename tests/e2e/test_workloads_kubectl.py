@@ -57,6 +57,9 @@ def test_deployment_creates_scales_updates_and_rolls_back(node: DaemonProcess) -
     rollout(node, "deploy", "web")
     status = get_json(node, "deployment", "web", "-n", "deploy")["status"]
     assert status["readyReplicas"] == 5 and status["updatedReplicas"] == 5
+    pods = get_json(node, "pods", "-n", "deploy", "-l", "app=web")["items"]
+    assert all(p["status"]["containerStatuses"][0]["imageID"].startswith(
+        "docker.io/library/busybox@sha256:") for p in pods)
 
     node.kubectl("set", "image", "deployment/web", "-n", "deploy", f"busybox={NEW_TAG}")
     rollout(node, "deploy", "web")

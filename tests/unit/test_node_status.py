@@ -21,6 +21,7 @@ class RP:
         default_factory=lambda: Stage1State(10, 1, T0, "Running"))
     containers: dict[str, ContainerState] = field(default_factory=dict)
     pod_ip: str = ""
+    image_digests: dict[str, str] = field(default_factory=dict)
 
 
 def pod(init: int = 0, apps: int = 1, policy: str = "Always") -> dict[str, Any]:
@@ -190,3 +191,13 @@ def test_a_condition_keeps_its_transition_time_until_it_changes() -> None:
     times = {c["type"]: c["lastTransitionTime"] for c in after["conditions"]}
     assert times["Ready"] == "2026-11-26T12:01:00Z"
     assert times["PodScheduled"] == "2026-11-26T12:00:00Z"
+
+
+def test_image_id_names_the_repository_and_digest() -> None:
+    """A started container shows imageID repository@digest, as containerd reports it."""
+    digest = "sha256:" + "ab" * 32
+    rp = RP(containers={"app0": running("app0")}, image_digests={"app0": digest})
+    status = pod_status(pod(), rp, None, NOW, "10.0.0.5")
+    assert status["containerStatuses"][0]["imageID"] == f"docker.io/library/busybox@{digest}"
+    waiting = pod_status(pod(), RP(image_digests={"app0": digest}), None, NOW, "10.0.0.5")
+    assert waiting["containerStatuses"][0]["imageID"] == ""
