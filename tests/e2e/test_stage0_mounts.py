@@ -7,10 +7,7 @@ from pathlib import Path
 
 from minikube13.runtime import mounts
 
-try:
-    from .stage0_support import needs_root
-except ImportError:  # tests/e2e as a plain directory
-    from stage0_support import needs_root  # type: ignore[no-redef]
+from .stage0_support import needs_root
 
 pytestmark = needs_root
 

@@ -13,30 +13,17 @@ from minikube13.runtime.gc import reset_data_dir
 from minikube13.runtime.poddir import PodDir
 from minikube13.runtime.pods import PodRuntime
 
-try:
-    from .stage0_support import (  # noqa: F401  (fixtures)
-        busybox_store_fixture,
-        data_dir_fixture,
-        inputs,
-        leftovers,
-        needs_root,
-        pod_object,
-        real_runtime_fixture,
-        running,
-        wait_for,
-    )
-except ImportError:  # tests/e2e as a plain directory
-    from stage0_support import (  # type: ignore[no-redef]  # noqa: F401
-        busybox_store_fixture,
-        data_dir_fixture,
-        inputs,
-        leftovers,
-        needs_root,
-        pod_object,
-        real_runtime_fixture,
-        running,
-        wait_for,
-    )
+from .stage0_support import (  # noqa: F401  (fixtures)
+    busybox_store_fixture,
+    data_dir_fixture,
+    inputs,
+    leftovers,
+    needs_root,
+    pod_object,
+    real_runtime_fixture,
+    running,
+    wait_for,
+)
 
 pytestmark = needs_root
 

@@ -7,26 +7,15 @@ from pathlib import Path
 
 from minikube13.runtime.pods import PodRuntime
 
-try:
-    from .stage0_support import (  # noqa: F401  (fixtures)
-        data_dir_fixture,
-        inputs,
-        layer_fixture,
-        leftovers,
-        needs_root,
-        pod_object,
-        runtime_fixture,
-    )
-except ImportError:  # tests/e2e as a plain directory
-    from stage0_support import (  # type: ignore[no-redef]  # noqa: F401
-        data_dir_fixture,
-        inputs,
-        layer_fixture,
-        leftovers,
-        needs_root,
-        pod_object,
-        runtime_fixture,
-    )
+from .stage0_support import (  # noqa: F401  (fixtures)
+    data_dir_fixture,
+    inputs,
+    layer_fixture,
+    leftovers,
+    needs_root,
+    pod_object,
+    runtime_fixture,
+)
 
 pytestmark = needs_root
 
