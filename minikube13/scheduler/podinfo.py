@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,7 +89,7 @@ def controller_uid(meta: Object) -> str:
     return ""
 
 
-def service_uid(meta: Object, services: Sequence[Object]) -> str:
+def service_uid(meta: Object, services: Collection[Object]) -> str:
     """The first Service (by name) of the pod's namespace whose selector picks the pod."""
     labels = meta.get("labels") or {}
     namespace = meta.get("namespace") or ""
@@ -102,7 +102,7 @@ def service_uid(meta: Object, services: Sequence[Object]) -> str:
     return ""
 
 
-def spread_key(meta: Object, services: Sequence[Object] = ()) -> str:
+def spread_key(meta: Object, services: Collection[Object] = ()) -> str:
     """The set a pod spreads with: its controller, else a Service that selects it."""
     return controller_uid(meta) or service_uid(meta, services)
 
@@ -171,7 +171,7 @@ class PodInfo:
                     or self.claims)
 
 
-def pod_info(pod: Object, services: Sequence[Object] = ()) -> PodInfo:
+def pod_info(pod: Object, services: Collection[Object] = ()) -> PodInfo:
     meta, spec = pod.get("metadata") or {}, pod.get("spec") or {}
     annotations = meta.get("annotations") or {}
     namespace = meta.get("namespace") or ""

@@ -183,7 +183,7 @@ class SchedulerRunner:
 
     def pod_info(self, pod: Object) -> PodInfo:
         """The scheduler's view of a pod, spreading with the Services that select it."""
-        return pod_info(pod, list(self.services.values()))
+        return pod_info(pod, self.services.values())  # read only when no controller
 
     def _on_pod(self, kind: str, pod: Object) -> None:
         key = key_of(pod)

@@ -247,3 +247,18 @@ def daemon_factory(tmp_path: Path) -> Iterator[type[DaemonProcess]]:
             d.stop()
             d.kill9()
             d.reset()
+
+
+def drain_notifications(listener: socket.socket, until: str, timeout: float) -> list[str]:
+    """sd_notify datagrams from `listener` (with a recv timeout set) until one contains
+    `until`, or `timeout` seconds pass."""
+    got: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            got.append(listener.recv(4096).decode())
+        except TimeoutError:
+            continue
+        if until in got[-1]:
+            break
+    return got

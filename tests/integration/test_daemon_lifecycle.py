@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import DaemonProcess
+from .conftest import DaemonProcess, drain_notifications
 
 CONFIGMAP = """
 apiVersion: v1
@@ -78,10 +78,10 @@ def test_sd_notify_ready_watchdog_and_stopping(daemon_factory: type[DaemonProces
         d.start()
         # The fixture's own probe can see /readyz before the daemon's probe of itself does:
         # wait for READY=1 itself, then for a watchdog ping after it.
-        messages = _drain(listener, until="READY=1")
-        messages += _drain(listener, until="WATCHDOG=1")
+        messages = drain_notifications(listener, until="READY=1", timeout=10)
+        messages += drain_notifications(listener, until="WATCHDOG=1", timeout=10)
         assert d.stop() == 0
-        messages += _drain(listener, until="STOPPING=1")
+        messages += drain_notifications(listener, until="STOPPING=1", timeout=10)
     text = "\n".join(messages)
     assert "READY=1" in text and "STATUS=serving" in text
     assert "WATCHDOG=1" in text
@@ -89,17 +89,6 @@ def test_sd_notify_ready_watchdog_and_stopping(daemon_factory: type[DaemonProces
     assert text.index("READY=1") < text.index("STOPPING=1")
 
 
-def _drain(listener: socket.socket, until: str, timeout: float = 10) -> list[str]:
-    got: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got.append(listener.recv(4096).decode())
-        except TimeoutError:
-            continue
-        if until in got[-1]:
-            break
-    return got
 
 
 def test_bad_env_file_value_stops_the_daemon_with_a_clear_error(

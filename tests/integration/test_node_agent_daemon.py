@@ -8,20 +8,7 @@ import socket
 import time
 from pathlib import Path
 
-from .conftest import DaemonProcess
-
-
-def _drain(listener: socket.socket, until: str, timeout: float = 20) -> list[str]:
-    got: list[str] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            got.append(listener.recv(4096).decode())
-        except TimeoutError:
-            continue
-        if until in got[-1]:
-            break
-    return got
+from .conftest import DaemonProcess, drain_notifications
 
 
 def test_ready_only_once_the_node_is_registered(daemon_factory: type[DaemonProcess],
@@ -34,7 +21,7 @@ def test_ready_only_once_the_node_is_registered(daemon_factory: type[DaemonProce
         d = daemon_factory("agent", extra_args=["--node-name", "edge-7"],
                            env={"NOTIFY_SOCKET": str(notify_path)})
         d.spawn()
-        messages = _drain(listener, until="READY=1")
+        messages = drain_notifications(listener, until="READY=1", timeout=20)
         node = json.loads(d.kubectl("get", "node", "edge-7", "-o", "json").stdout)
     text = "\n".join(messages)
     assert "READY=1" in text
