@@ -9,7 +9,7 @@ PY            := $(VENV)/bin/python
 DEPS_STAMP    := $(VENV)/.deps-stamp
 APT_PACKAGES  := python3-venv python3-dev libsystemd-dev pkg-config sqlite3 \
                  runc busybox-static iproute2 nftables util-linux skopeo umoci docker-registry \
-                 debootstrap systemd-container lintian binutils
+                 debootstrap systemd-container lintian binutils serf
 SUDO          := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 DATA_DIR      := /var/lib/minikube13

@@ -45,7 +45,8 @@ class Daemon:
                str(self.data_dir), "--config-dir", str(self.config_dir),
                "--socket", str(self.root / "api.sock"), "--bind-address", "127.0.0.1",
                "--secure-port", str(self.port), "--log-level", "WARNING",
-               "--registry-allow", "127.0.0.1:*,localhost:*", *self.extra_args]
+               "--registry-allow", "127.0.0.1:*,localhost:*", "--no-pod-network",
+               "--gossip-port", str(_free_port()), *self.extra_args]
         log = open(self.root / "daemon.log", "ab")  # noqa: SIM115 - the child owns it
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                      env=env, start_new_session=True)
@@ -122,3 +123,9 @@ def admin_ssl(kubeconfig: Path) -> tuple[str, ssl.SSLContext]:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)  # loaded: the key need not stay on disk
     return cluster["server"].rstrip("/"), ssl_ctx
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

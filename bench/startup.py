@@ -90,7 +90,7 @@ def start_to_ready(program: Program, top: Path, notify_path: Path) -> tuple[psut
     """Spawn the daemon; return it and the seconds until its READY=1."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MINIKUBE13_", "PYTHON"))}
     env.update(NOTIFY_SOCKET=str(notify_path), MINIKUBE13_ENV_FILE=str(top / "no-env-file"))
-    daemon = [*program.argv, "--data-dir", str(top / "data"), "--config-dir",
+    daemon = [*program.argv, "--no-pod-network", "--data-dir", str(top / "data"), "--config-dir",
               str(top / "config"), "--socket", str(top / "api.sock"), "--bind-address",
               "127.0.0.1", "--secure-port", str(free_port()), "--log-level", "WARNING",
               "--node-name", f"startup-{program.name}", "--registry-allow", "127.0.0.1:*"]

@@ -32,6 +32,26 @@ from minikube13.daemon.config import ConfigError, load_config
 @click.option("--pod-backoff-max", default=None,
               help="Container restart back-off: longest delay in seconds. [300]")
 @click.option("--pids-limit", default=None, help="Most processes per container. [4096]")
+@click.option("--server", default=None,
+              help="Run as an agent of this server (host[:port]). [be a server]")
+@click.option("--token", default=None, help="Join token of the server (minikube13 token create).")
+@click.option("--advertise-address", default=None,
+              help="Address other nodes reach this node at. [the bind address or the first global]")
+@click.option("--gossip-port", default=None, help="Gossip (memberlist) UDP and TCP port. [7946]")
+@click.option("--zone", default=None, help="This node's zone label. [none]")
+@click.option("--region", default=None, help="This node's region label. [none]")
+@click.option("--node-grace", default=None,
+              help="Seconds a node may be dead to every member before it is NotReady. [40]")
+@click.option("--pod-eviction-timeout", default=None,
+              help="Seconds after NotReady before its pods are evicted. [300]")
+@click.option("--pod-network/--no-pod-network", default=None,
+              help="Give pods addresses on a node bridge (off: loopback only). [on]")
+@click.option("--cluster-cidr", default=None, help="Pod address range. [10.42.0.0/16]")
+@click.option("--node-cidr-mask", default=None, help="Prefix length of each node's pod range. [24]")
+@click.option("--service-cidr", default=None, help="ClusterIP range. [10.43.0.0/16]")
+@click.option("--node-port-range", default=None, help="NodePort range. [30000-32767]")
+@click.option("--cluster-domain", default=None, help="Cluster DNS domain. [cluster.local]")
+@click.option("--dns-port", default=None, help="Port of the node's DNS server. [53]")
 @click.option("--env-file", type=click.Path(path_type=Path), default=None,
               help="Environment file with MINIKUBE13_* settings. [/etc/default/minikube13d]")
 def daemon(env_file: Path | None, **flags: object) -> None:

@@ -43,6 +43,23 @@ class Config:
     pod_backoff_initial: float = 10.0  # container restart back-off, seconds (kubelet: 10)
     pod_backoff_max: float = 300.0     # ... doubling up to this (kubelet: 300)
     pids_limit: int = 4096             # each container's pids cgroup limit
+    # -- cluster (gossip, joining, agents) --
+    server: str = ""            # "" = this node is a server; host[:port] = an agent of that server
+    token: str = ""             # join token (K10<ca-sha256>::<id>.<secret>) an agent joins with
+    advertise_address: str = ""  # address other nodes reach this one at ("" = bind or first global)
+    gossip_port: int = 7946     # memberlist UDP+TCP port (serf's default)
+    zone: str = ""              # failure-domain.beta.kubernetes.io/zone of this node
+    region: str = ""            # failure-domain.beta.kubernetes.io/region of this node
+    node_grace: float = 40.0    # a node dead to every member this long turns NotReady
+    pod_eviction_timeout: float = 300.0  # ... and its pods are evicted after this much more
+    # -- pod network, services, DNS --
+    pod_network: bool = True    # bridge + veth per pod; off: pods get a netns with lo only
+    cluster_cidr: str = "10.42.0.0/16"   # pod addresses; each node gets one /node_cidr_mask
+    node_cidr_mask: int = 24
+    service_cidr: str = "10.43.0.0/16"   # ClusterIPs
+    node_port_range: str = "30000-32767"
+    cluster_domain: str = "cluster.local"
+    dns_port: int = 53          # the node's DNS server listens on its bridge address
 
     @property
     def db_path(self) -> Path:
@@ -215,6 +232,52 @@ def _log_level(value: str) -> str:
     return level
 
 
+def _cidr(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value.strip(), strict=True))
+    except ValueError:
+        raise ValueError("not a network in CIDR notation (like 10.42.0.0/16)") from None
+
+
+def _mask(value: str) -> int:
+    number = _positive_int(value)
+    if not 8 <= number <= 30:
+        raise ValueError("not a prefix length between 8 and 30")
+    return number
+
+
+def _port_range(value: str) -> str:
+    low, sep, high = value.strip().partition("-")
+    if not sep or _port(low) > _port(high):
+        raise ValueError("not a port range (like 30000-32767)")
+    return f"{int(low)}-{int(high)}"
+
+
+def _server(value: str) -> str:
+    text = value.strip().removeprefix("https://").rstrip("/")
+    if text and not re.match(r"^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$", text):
+        raise ValueError("not a server address (host or host:port)")
+    return text
+
+
+def _label_value(value: str) -> str:
+    text = value.strip()
+    if text and not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$", text):
+        raise ValueError("not a label value (letters, digits, '-', '_', '.'; at most 63)")
+    return text
+
+
+def _optional_address(value: str) -> str:
+    return _address(value) if value.strip() else ""
+
+
+def _domain(value: str) -> str:
+    name = value.strip().strip(".").lower()
+    if not _DNS1123_SUBDOMAIN.match(name):
+        raise ValueError("not a DNS domain")
+    return name
+
+
 _PARSERS = {
     "data_dir": _directory,
     "config_dir": _directory,
@@ -228,4 +291,19 @@ _PARSERS = {
     "pod_backoff_initial": _seconds,
     "pod_backoff_max": _seconds,
     "pids_limit": _positive_int,
+    "server": _server,
+    "token": lambda v: v.strip(),
+    "advertise_address": _optional_address,
+    "gossip_port": _port,
+    "zone": _label_value,
+    "region": _label_value,
+    "node_grace": _seconds,
+    "pod_eviction_timeout": _seconds,
+    "pod_network": _bool,
+    "cluster_cidr": _cidr,
+    "node_cidr_mask": _mask,
+    "service_cidr": _cidr,
+    "node_port_range": _port_range,
+    "cluster_domain": _domain,
+    "dns_port": _port,
 }

@@ -58,6 +58,7 @@ class DaemonProcess:
         self.config_dir = root / "config"
         self.socket = root / "run" / "api.sock"
         self.port = free_port()
+        self.gossip_port = free_port()
         self.kubeconfig = self.config_dir / "admin.kubeconfig"
         self.log_path = root / "daemon.log"
         self.kube_cache = root / "kube-cache"
@@ -73,6 +74,9 @@ class DaemonProcess:
             "--data-dir", str(self.data_dir), "--config-dir", str(self.config_dir),
             "--socket", str(self.socket), "--bind-address", "127.0.0.1",
             "--secure-port", str(self.port), "--registry-allow", REGISTRY_ALLOW,
+            # the network rule: no pod bridge in the machine's own namespace; gossip on a
+            # port of its own so daemons side by side do not meet by accident
+            "--no-pod-network", "--gossip-port", str(self.gossip_port),
             *self.extra_args,
         ]
 

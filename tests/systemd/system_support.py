@@ -25,7 +25,8 @@ KUBECONFIG_INSIDE = "/etc/minikube13/admin.kubeconfig"
 # The API on the container's loopback only; pods pull nothing (the base image is imported).
 TEST_SETTINGS = ("MINIKUBE13_BIND_ADDRESS=127.0.0.1\n"
                  "MINIKUBE13_REGISTRY_ALLOW=127.0.0.1:*\n"
-                 "MINIKUBE13_NODE_NAME=booted\n")
+                 "MINIKUBE13_NODE_NAME=booted\n"
+                 "MINIKUBE13_POD_NETWORK=false\n")
 SYSTEMD_STARTED_ID = "39f53479d3a045ac8e11786248231fbf"  # systemd's "Started <unit>"
 
 
