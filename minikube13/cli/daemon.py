@@ -52,6 +52,8 @@ from minikube13.daemon.config import ConfigError, load_config
 @click.option("--node-port-range", default=None, help="NodePort range. [30000-32767]")
 @click.option("--cluster-domain", default=None, help="Cluster DNS domain. [cluster.local]")
 @click.option("--dns-port", default=None, help="Port of the node's DNS server. [53]")
+@click.option("--resolv-conf", default=None,
+              help="Upstream resolvers for DNS and Default-policy pods. [/etc/resolv.conf]")
 @click.option("--env-file", type=click.Path(path_type=Path), default=None,
               help="Environment file with MINIKUBE13_* settings. [/etc/default/minikube13d]")
 def daemon(env_file: Path | None, **flags: object) -> None:

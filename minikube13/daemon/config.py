@@ -60,6 +60,7 @@ class Config:
     node_port_range: str = "30000-32767"
     cluster_domain: str = "cluster.local"
     dns_port: int = 53          # the node's DNS server listens on its bridge address
+    resolv_conf: Path = Path("/etc/resolv.conf")  # upstream resolvers and search domains (kubelet --resolv-conf)
 
     @property
     def db_path(self) -> Path:
@@ -306,4 +307,5 @@ _PARSERS = {
     "node_port_range": _port_range,
     "cluster_domain": _domain,
     "dns_port": _port,
+    "resolv_conf": _directory,
 }
