@@ -10,6 +10,7 @@ listening are the daemon's.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,11 +20,15 @@ from aiohttp import web
 from minikube13.api import audit, codec, discovery, exchange, health, params, routes
 from minikube13.api.documents import OpenAPIDocuments
 from minikube13.api.handlers import ResourceHandlers
+from minikube13.api.join import BOOTSTRAP_PATHS, JoinBackend, add_join_routes
+from minikube13.api.join import OPEN_PATHS as JOIN_OPEN_PATHS
+from minikube13.api.members import MembersProvider, add_members_route
 from minikube13.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from minikube13.api.metrics import APIMetrics
 from minikube13.api.pod_streams import PATH as pod_streams_path
 from minikube13.api.pod_streams import PodStreamHandlers
 from minikube13.api.routes import Route, Target
+from minikube13.auth.authn import BOOTSTRAPPERS
 from minikube13.registry import errors
 from minikube13.registry.errors import StatusError
 from minikube13.registry.objects import ObjectRegistry
@@ -32,7 +37,8 @@ from minikube13.runtime.streams import PodStreams
 
 log = logging.getLogger(__name__)
 
-Authenticate = Callable[[web.BaseRequest], UserInfo | None]
+# sync (certificates, the socket's peer) or async (bearer tokens looked up in the store)
+Authenticate = Callable[[web.BaseRequest], UserInfo | None | Awaitable[UserInfo | None]]
 StoreStats = Callable[[], Awaitable[dict[str, int]]]
 HandlerFn = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -52,6 +58,7 @@ class APIServer:
     def __init__(self, registry: ObjectRegistry, authenticate: Authenticate,
                  store_stats: StoreStats | None, max_body_bytes: int):
         self.authenticate = authenticate
+        self.open_paths = set(health.OPEN_PATHS)  # served without a user
         self.store_stats = store_stats
         self.metrics = APIMetrics()
         self.health = health.HealthEndpoints(registry)
@@ -93,10 +100,14 @@ class APIServer:
     @web.middleware
     async def auth_middleware(self, request: web.Request, handler: HandlerFn
                               ) -> web.StreamResponse:
-        if request.path not in health.OPEN_PATHS:
-            user = self.authenticate(request)
+        if request.path not in self.open_paths:
+            found = self.authenticate(request)
+            user = await found if inspect.isawaitable(found) else found
             if user is None:
                 raise errors.unauthorized()
+            if BOOTSTRAPPERS in user.groups and request.path not in BOOTSTRAP_PATHS:
+                # no RBAC yet: a bootstrap token is good for joining and nothing else
+                raise errors.forbidden(f'User "{user.name}" may only join nodes')
             request[exchange.USER] = user
         return await handler(request)
 
@@ -194,14 +205,23 @@ def build_app(registry: ObjectRegistry, *,
               authenticate: Authenticate,
               store_stats: StoreStats | None = None,
               max_body_bytes: int = 3 * 1024 * 1024,
-              pod_streams: PodStreams | None = None) -> web.Application:
+              pod_streams: PodStreams | None = None,
+              members: MembersProvider | None = None,
+              join: JoinBackend | None = None) -> web.Application:
     """The Kubernetes API over `registry`; the caller listens (TCP+TLS, Unix socket).
-    With `pod_streams`, pods/log, pods/exec and pods/attach serve this node's containers."""
+    With `pod_streams`, pods/log, pods/exec and pods/attach serve this node's containers;
+    with `members`, GET /minikube13/v1/members lists the gossip pool; with `join`, GET
+    /cacerts (open) and POST /minikube13/v1/join (bootstrap tokens) let nodes join."""
     server = APIServer(registry, authenticate, store_stats, max_body_bytes)
     app = web.Application(middlewares=[server.status_middleware, server.auth_middleware],
                           client_max_size=max_body_bytes)
     if pod_streams is not None:
         streams = PodStreamHandlers(registry, pod_streams)
         app.router.add_route("*", pod_streams_path, streams.serve)
+    if members is not None:
+        add_members_route(app, members)
+    if join is not None:
+        server.open_paths |= JOIN_OPEN_PATHS
+        add_join_routes(app, join)
     app.router.add_route("*", "/{tail:.*}", server.dispatch)
     return app

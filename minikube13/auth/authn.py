@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -21,7 +22,11 @@ from minikube13.registry.user import AUTHENTICATED, MASTERS, UserInfo
 log = logging.getLogger(__name__)
 
 LOCAL_ADMIN = UserInfo(name="admin", groups=(MASTERS, AUTHENTICATED), uid="0")
+BOOTSTRAPPERS = "system:bootstrappers"  # bootstrap-token users: until RBAC, join only
 _UCRED = struct.Struct("3i")  # struct ucred: pid, uid, gid
+
+# A bearer token -> its user, or None when this authenticator does not know it.
+TokenAuthenticator = Callable[[str], Awaitable[UserInfo | None]]
 
 
 def authenticate(request: web.BaseRequest) -> UserInfo | None:
@@ -35,6 +40,30 @@ def authenticate(request: web.BaseRequest) -> UserInfo | None:
     if sock is not None and sock.family == socket.AF_UNIX:
         return user_from_uid(peer_uid(sock))
     return None
+
+
+def with_bearer_tokens(*authenticators: TokenAuthenticator
+                       ) -> Callable[[web.BaseRequest], Awaitable[UserInfo | None]]:
+    """`authenticate`, then `Authorization: Bearer` tokens tried on each authenticator in
+    turn (a certificate or the socket's peer wins, as in the apiserver's union)."""
+    async def authenticate_request(request: web.BaseRequest) -> UserInfo | None:
+        user = authenticate(request)
+        token = bearer_token(request)
+        if user is not None or token is None:
+            return user
+        for token_authenticator in authenticators:
+            user = await token_authenticator(token)
+            if user is not None:
+                return user
+        return None
+
+    return authenticate_request
+
+
+def bearer_token(request: web.BaseRequest) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
 
 
 def user_from_peercert(peercert: dict[str, Any] | None) -> UserInfo | None:

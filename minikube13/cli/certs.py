@@ -40,3 +40,41 @@ def ensure(pki_dir: Path, kubeconfig: Path, server: str, node_name: str,
         pki.write_admin_kubeconfig(kubeconfig, paths, server)
     except (OSError, ValueError, pki.PkiError) as e:
         raise click.ClickException(str(e)) from None
+
+
+@certs.command("sign-node")
+@click.option("--pki-dir", type=click.Path(path_type=Path), required=True,
+              help="Where the cluster CA (ca.crt, ca.key) lives.")
+@click.option("--node-name", required=True, help="The node the certificate is for.")
+def sign_node(pki_dir: Path, node_name: str) -> None:
+    """Sign the CSR on stdin as system:node:NAME (O=system:nodes); the PEM goes to stdout."""
+    import datetime as dt
+
+    from minikube13.cluster.nodecert import NodeCertError, Signer
+    try:
+        signer = Signer.load(pki_dir)
+    except NodeCertError as e:
+        raise click.ClickException(str(e)) from None
+    try:
+        cert = signer.sign_csr(sys.stdin.buffer.read(), node_name, dt.datetime.now(dt.UTC))
+    except NodeCertError as e:
+        click.echo(f"Error: {e}", err=True)
+        sys.exit(65)  # EX_DATAERR: the CSR is unusable, not the CA
+    sys.stdout.buffer.write(cert)
+
+
+@certs.command("ensure-node")
+@click.option("--pki-dir", type=click.Path(path_type=Path), required=True,
+              help="Where the cluster CA and node.crt/node.key live.")
+@click.option("--node-name", required=True, help="This node's name.")
+def ensure_node(pki_dir: Path, node_name: str) -> None:
+    """A server's own node identity: keep node.key, (re)issue node.crt when needed."""
+    import datetime as dt
+
+    logging.basicConfig(level=logging.INFO, format=CHILD_LOG_FORMAT, stream=sys.stderr)
+    from minikube13.cluster.nodecert import NodeCertError, ensure_node_cert
+    try:
+        if ensure_node_cert(pki_dir, node_name, dt.datetime.now(dt.UTC)):
+            logging.getLogger(__name__).info("issued node certificate node=%s", node_name)
+    except (OSError, NodeCertError) as e:
+        raise click.ClickException(str(e)) from None

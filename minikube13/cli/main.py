@@ -6,10 +6,13 @@ import click
 
 from minikube13 import KUBERNETES_GIT_VERSION, __version__
 from minikube13.cli.certs import certs
+from minikube13.cli.cluster import join_command, token
 from minikube13.cli.daemon import daemon
 from minikube13.cli.images import images
+from minikube13.cli.members import members
 from minikube13.cli.objects import apply, delete, describe, get
 from minikube13.cli.reset import reset
+from minikube13.cli.sim import sim
 from minikube13.runtime.stage1.command import stage1
 
 
@@ -28,7 +31,11 @@ def version() -> None:
 for command in (daemon, certs, get, apply, delete, describe):
     cli.add_command(command)
 cli.add_command(images)
+cli.add_command(members)
+cli.add_command(join_command)
+cli.add_command(token)
 cli.add_command(reset)
+cli.add_command(sim)
 cli.add_command(stage1)
 
 

@@ -8,6 +8,11 @@ node.kubernetes.io/unreachable NoSchedule and NoExecute. `eviction` after the No
 taint was added (a pod's tolerationSeconds for that taint instead, when it has one; forever
 for a toleration without seconds) the pod is deleted, and force-deleted once its grace period
 is over, since no kubelet will finish it. A heartbeat again: Ready, and the taints go.
+
+With a gossip view (`liveness`, see cluster/liveness.py) the heartbeat of a node that gossip
+knows is not used: a member alive or suspect is Ready whatever its Lease says (cut off from
+the servers' store but alive to its peers: not evicted), a member dead or left for `grace`
+is unreachable. A node gossip does not know falls back to its Lease.
 """
 
 from __future__ import annotations
@@ -41,6 +46,20 @@ DEFAULT_EVICTION_S = 300.0
 
 class NodeView(View, Protocol):
     def pods_on_node(self, node: str) -> list[Object]: ...
+
+
+@dataclass(frozen=True)
+class GossipVerdict:
+    """What gossip says of a node: Ready or not, and when that may change with time alone."""
+
+    ready: bool
+    until: datetime | None = None
+
+
+class GossipLiveness(Protocol):
+    def verdict(self, node: str, grace_s: float, now: datetime) -> GossipVerdict | None:
+        """None when gossip does not know the node (its Lease decides)."""
+        ...
 
 
 def parse_time(text: Any) -> datetime | None:
@@ -92,15 +111,15 @@ class NodeLifecycle:
 
     grace_s: float = DEFAULT_GRACE_S
     eviction_s: float = DEFAULT_EVICTION_S
+    liveness: GossipLiveness | None = None  # None: Ready from the Lease/heartbeat alone
 
     def reconcile(self, key: ObjectRef, view: NodeView, now: datetime) -> list[Action]:
         node = view.get(key.key)
         if node is None:
             return []
         me = ref_of("nodes", node)
-        beat = heartbeat(node, view)
-        stale = beat is None or now - beat > timedelta(seconds=self.grace_s)
-        if not stale:
+        ready, _ = self._health(node, view, now)
+        if ready:
             return self._recovered(me, node)
         actions = self._unreachable(me, node, now)
         since = _unreachable_since(node) or now
@@ -112,13 +131,25 @@ class NodeLifecycle:
         node = view.get(key.key)
         if node is None:
             return None
-        beat = heartbeat(node, view)
-        if beat is not None and now - beat <= timedelta(seconds=self.grace_s):
-            return _seconds(beat + timedelta(seconds=self.grace_s) - now) + 0.01
+        ready, until = self._health(node, view, now)
+        if ready:
+            return None if until is None else _seconds(until - now) + 0.01
         since = _unreachable_since(node) or now
         times = [t for t in (self._deadline(pod, since, now)
                              for pod in view.pods_on_node(me_name(node))) if t is not None]
         return _seconds(min(times) - now) + 0.01 if times else None
+
+    def _health(self, node: Object, view: NodeView,
+                now: datetime) -> tuple[bool, datetime | None]:
+        """(Ready?, when that may change with time alone) from gossip, else the heartbeat."""
+        if self.liveness is not None:
+            verdict = self.liveness.verdict(me_name(node), self.grace_s, now)
+            if verdict is not None:
+                return verdict.ready, verdict.until
+        beat = heartbeat(node, view)
+        if beat is not None and now - beat <= timedelta(seconds=self.grace_s):
+            return True, beat + timedelta(seconds=self.grace_s)
+        return False, None
 
     # -- unreachable -----------------------------------------------------------------------
 

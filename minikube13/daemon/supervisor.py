@@ -2,6 +2,10 @@
 
 Order: certificates -> store -> registry -> bootstrap namespaces -> controllers -> API on
 TLS and on the Unix socket -> readiness probe -> node agent (registers the Node) -> READY=1.
+An agent (`--server`) instead: join (a child, when it has no credentials) -> its own local
+certificates -> its copy (a store of its own) and the link to the servers (cluster.agent) ->
+the copy made once, or an earlier one -> API over the copy -> node agent -> READY=1; it runs
+no scheduler or controllers.
 Shutdown (SIGTERM/SIGINT) stops the node agent (its pods keep running: they outlive the
 daemon), closes the listeners so no new request starts, ends streams, stops the
 controllers, and closes the store last so every acknowledged write is on disk.
@@ -18,17 +22,26 @@ import signal
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 from aiohttp import web
 
 from minikube13.auth import authn, tls
 from minikube13.daemon.config import Config
+from minikube13.daemon.leadership import CONTROLLERS_GRACE_S, ControllerSettings, Leadership, finish
 from minikube13.daemon.notify import Notifier
 
 if TYPE_CHECKING:
+    from minikube13.cluster.agent import AgentLink
+    from minikube13.cluster.credentials import AgentFiles
+    from minikube13.cluster.liveness import GossipLivenessView
+    from minikube13.cluster.server import JoinService
+    from minikube13.daemon.membership import Membership
+    from minikube13.daemon.node_services import NodeServices
+    from minikube13.model.kinds import ResourceInfo
     from minikube13.node.agent import NodeAgent
     from minikube13.registry.objects import ObjectRegistry
     from minikube13.store.interface import Store
@@ -38,8 +51,9 @@ log = logging.getLogger(__name__)
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public")
 READY_TIMEOUT_S = 30.0
 HANDLER_GRACE_S = 3.0  # open watches and slow requests get this long after listeners close
-CONTROLLERS_GRACE_S = 5.0
 CERT_CHECK_INTERVAL_S = 12 * 3600.0  # leaves are renewed 30 days before expiry: ample
+AGENT_COPY_DB = "agent-copy.db"           # an agent's copy of what its node needs
+AGENT_COPY_MARKER = "agent-copy.synced"   # ... made once in full: it may start from it
 
 
 def _self_command() -> list[str]:
@@ -63,6 +77,9 @@ class Daemon:
         self.leadership: Leadership | None = None
         self._cert_refresh: asyncio.Task[None] | None = None
         self._agent: NodeAgent | None = None
+        self._link: AgentLink | None = None
+        self._membership: Membership | None = None
+        self._node_services: NodeServices | None = None
         self._socket_bound = False
         self._lock_fd: int | None = None
 
@@ -72,56 +89,171 @@ class Daemon:
         cfg = self.config
         self._lock_fd = _lock_data_dir(cfg.data_dir)
         await asyncio.to_thread(_remove_stale_socket, cfg.socket)
+        if cfg.server:
+            await self._start_agent()
+        else:
+            await self._start_server()
+        status = f"serving https://{cfg.bind_address}:{cfg.secure_port} and {cfg.socket}"
+        self.notifier.ready(status)
+        log.info("daemon ready node=%s address=%s port=%d socket=%s kubeconfig=%s role=%s",
+                 cfg.node_name, cfg.bind_address, cfg.secure_port, cfg.socket,
+                 cfg.kubeconfig_path, "agent" if cfg.server else "server")
+
+    async def _start_server(self) -> None:
+        cfg = self.config
         self.notifier.status("preparing certificates")
-        paths = await self._prepare_pki()
+        paths = await self._prepare_pki(cfg.pki_dir)
+        # the server's own node identity (the gossip `id` tag), as joined nodes have one
+        await self._run_child("certs", ["certs", "ensure-node", "--pki-dir", str(cfg.pki_dir),
+                                        "--node-name", cfg.node_name])
         self.notifier.status("opening the store")
         self.store = await self._open_store(cfg.db_path)
+        from minikube13.registry.allocator import ServiceAllocator
         from minikube13.registry.objects import ObjectRegistry
         registry = self.registry = ObjectRegistry(self.store)
+        registry.write_guards["services"] = ServiceAllocator.from_config(
+            cfg.service_cidr, cfg.node_port_range)
         for name in BOOTSTRAP_NAMESPACES:
             await registry.ensure_namespace(name)
-        self.leadership = Leadership(registry)
+        from minikube13.cluster import keys
+        from minikube13.cluster.liveness import GossipLivenessView
+        self.notifier.status("joining the gossip pool")
+        membership = await self._start_membership(
+            "server", await asyncio.to_thread(keys.ensure_gossip_key, cfg.config_dir), [],
+            liveness=GossipLivenessView())
+        self.leadership = Leadership(registry, ControllerSettings(
+            cfg.node_grace, cfg.pod_eviction_timeout, cfg.cluster_cidr, cfg.node_cidr_mask,
+            liveness=membership.liveness, node_changes=membership.node_changes))
         self.leadership.lead()  # a lone server leads; the cluster's election will decide
         self.notifier.status("starting the API")
         ssl_context = tls.server_ssl_context(paths)
-        await self._serve(registry, ssl_context)
+        await self._serve(registry, ssl_context, join=self._join_service())
         await self._wait_ready()
         log.info("API answers /readyz socket=%s", cfg.socket)  # tests check it precedes READY
         if cfg.run_pods:
             self.notifier.status("registering the node")
             await self._start_node_agent(registry)
-        self._cert_refresh = asyncio.create_task(self._keep_certificates_fresh(ssl_context),
-                                                 name="certificate-refresh")
-        status = f"serving https://{cfg.bind_address}:{cfg.secure_port} and {cfg.socket}"
-        self.notifier.ready(status)
-        log.info("daemon ready node=%s address=%s port=%d socket=%s kubeconfig=%s",
-                 cfg.node_name, cfg.bind_address, cfg.secure_port, cfg.socket,
-                 cfg.kubeconfig_path)
+        self._cert_refresh = asyncio.create_task(
+            self._keep_certificates_fresh(ssl_context, cfg.pki_dir), name="certificate-refresh")
 
-    async def _prepare_pki(self) -> tls.PkiPaths:
-        """Run `minikube13 certs ensure` in a child: the daemon never loads cryptography."""
+    async def _start_agent(self) -> None:
+        """An agent: no scheduler or controllers; the node agent and a local API over a
+        copy of what this node needs, kept by a mirror of the servers (cluster.agent)."""
+        from minikube13.cluster.agent import AgentLink
+        from minikube13.cluster.credentials import (
+            AgentFiles,
+            client_ssl_context,
+            server_urls,
+        )
         cfg = self.config
-        cmd = [*_self_command(), "certs", "ensure", "--pki-dir", str(cfg.pki_dir),
-               "--kubeconfig", str(cfg.kubeconfig_path),
-               "--server", f"https://{cfg.local_server_host}:{cfg.secure_port}",
-               "--node-name", cfg.node_name, "--bind-address", cfg.bind_address]
+        files = AgentFiles(cfg.config_dir)
+        if not files.complete():
+            self.notifier.status("joining the cluster")
+            await self._join(files)
+        self.notifier.status("preparing certificates")
+        paths = await self._prepare_pki(files.local_pki)
+        self.notifier.status("opening the local copy")
+        self.store = await self._open_store(cfg.data_dir / AGENT_COPY_DB)
+        link = self._link = AgentLink(
+            self.store, server_urls(cfg.server, files), client_ssl_context(files),
+            cfg.data_dir / AGENT_COPY_MARKER)
+        await link.start()
+        from minikube13.cluster import keys
+        from minikube13.cluster.credentials import read_servers
+        gossip_peers = [_host_port(entry["gossip"], cfg.gossip_port)
+                        for entry in read_servers(files.servers_file) if entry.get("gossip")]
+        self.notifier.status("joining the gossip pool")
+        await self._start_membership(
+            "agent", await asyncio.to_thread(keys.read_gossip_key, files.gossip_key),
+            gossip_peers, on_servers=link.upstream.set_servers)
+        self.notifier.status("waiting for the servers" if not link.has_copy
+                             else "starting from the local copy")
+        await link.wait_usable()
+        self.registry = link.registry
+        ssl_context = tls.server_ssl_context(paths)
+        ssl_context.load_verify_locations(cafile=str(files.ca))  # cluster clients too
+        self.notifier.status("starting the API")
+        await self._serve(link.served, ssl_context, link.api(classify_request).install)
+        await self._wait_ready()
+        log.info("API answers /readyz socket=%s", cfg.socket)
+        if cfg.run_pods:
+            self.notifier.status("registering the node")
+            await self._start_node_agent(link.registry)
+            assert self._agent is not None
+            link.mirror.on_synced(self._agent.node.register)  # back online: report again
+        self._cert_refresh = asyncio.create_task(
+            self._keep_certificates_fresh(ssl_context, files.local_pki),
+            name="certificate-refresh")
+
+    async def _join(self, files: AgentFiles) -> None:
+        """Run `minikube13 join` in a child (it needs `cryptography`, the daemon must not)."""
+        cfg = self.config
+        if not cfg.token:
+            raise StartupError(f"this agent has no credentials in {cfg.config_dir} (pki/ca.crt, "
+                               "pki/node.crt, pki/node.key): give a join token with --token "
+                               "(or MINIKUBE13_TOKEN), or run `minikube13 join` first")
+        cmd = [*_self_command(), "join", cfg.server, "--token", cfg.token,
+               "--node-name", cfg.node_name, "--config-dir", str(cfg.config_dir)]
         child = await asyncio.create_subprocess_exec(
             *cmd, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE)
         _, err = await child.communicate()
         lines = err.decode(errors="replace").strip().splitlines()
         for line in lines:
-            log.info("certs: %s", line)
-        if child.returncode != 0:
-            raise tls.PkiError(lines[-1] if lines else f"certs exited {child.returncode}")
-        return tls.PkiPaths(cfg.pki_dir)
+            log.info("join: %s", line)
+        if child.returncode != 0 or not files.complete():
+            raise StartupError("joining the cluster failed: " +
+                               (lines[-1] if lines else f"join exited {child.returncode}"))
 
-    async def _keep_certificates_fresh(self, ssl_context: ssl.SSLContext) -> None:
+    async def _prepare_pki(self, pki_dir: Path) -> tls.PkiPaths:
+        """Run `minikube13 certs ensure` in a child: the daemon never loads cryptography."""
+        cfg = self.config
+        await self._run_child("certs", [
+            "certs", "ensure", "--pki-dir", str(pki_dir), "--kubeconfig", str(cfg.kubeconfig_path),
+            "--server", f"https://{cfg.local_server_host}:{cfg.secure_port}",
+            "--node-name", cfg.node_name, "--bind-address", cfg.bind_address])
+        return tls.PkiPaths(pki_dir)
+
+    async def _run_child(self, what: str, args: list[str]) -> None:
+        """Run `minikube13 ARGS`; its stderr lines are logged, a failure raises PkiError."""
+        child = await asyncio.create_subprocess_exec(
+            *_self_command(), *args, stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        _, err = await child.communicate()
+        lines = err.decode(errors="replace").strip().splitlines()
+        for line in lines:
+            log.info("%s: %s", what, line)
+        if child.returncode != 0:
+            raise tls.PkiError(lines[-1] if lines else f"{what} exited {child.returncode}")
+
+    async def _start_membership(self, role: str, key: bytes | None,
+                                join: list[tuple[str, int]], *,
+                                liveness: GossipLivenessView | None = None,
+                                on_servers: Callable[[list[str]], None] | None = None,
+                                ) -> Membership:
+        from minikube13.cluster import keys
+        from minikube13.daemon.membership import Membership
+        from minikube13.node.machine import host_ip
+        cfg = self.config
+        address = await asyncio.to_thread(host_ip, cfg.bind_address, cfg.advertise_address)
+        membership = self._membership = Membership(
+            cfg, role=role, address=address, key=key,
+            node_id=keys.node_fingerprint(cfg.config_dir), join=join, liveness=liveness,
+            on_servers=on_servers)
+        try:
+            await membership.start()
+        except OSError as e:
+            raise StartupError(f"cannot start gossip on {address}:{cfg.gossip_port}: "
+                               f"{e.strerror or e}") from e
+        return membership
+
+    async def _keep_certificates_fresh(self, ssl_context: ssl.SSLContext,
+                                       pki_dir: Path) -> None:
         """Renew certificates near expiry while running; new connections get the new one."""
         while True:
             await asyncio.sleep(CERT_CHECK_INTERVAL_S)
             try:
-                paths = await self._prepare_pki()
+                paths = await self._prepare_pki(pki_dir)
                 ssl_context.load_cert_chain(str(paths.server_cert), str(paths.server_key))
             except (OSError, ValueError, tls.PkiError) as e:
                 log.error("certificate refresh failed error=%s", e)
@@ -138,25 +270,52 @@ class Daemon:
         from minikube13.node.machine import read_machine_info
         from minikube13.runtime.pods import PodRuntime
         cfg = self.config
+        from minikube13.net.node_network import NodeNetwork
+        network = NodeNetwork(cfg.data_dir, cfg.cluster_cidr) if cfg.pod_network else None
         runtime = PodRuntime(cfg.data_dir, self_command=_self_command(),
                              allowed_registries=cfg.registry_allow,
                              backoff_initial_s=cfg.pod_backoff_initial,
-                             backoff_max_s=cfg.pod_backoff_max, pids_limit=cfg.pids_limit)
-        machine = await asyncio.to_thread(read_machine_info, cfg.bind_address)
+                             backoff_max_s=cfg.pod_backoff_max, pids_limit=cfg.pids_limit,
+                             network=network)
+        machine = await asyncio.to_thread(read_machine_info, cfg.bind_address,
+                                          cfg.advertise_address)
         self._agent = NodeAgent(registry, runtime, cfg.node_name, machine,
                                 backoff_initial_s=cfg.pod_backoff_initial,
-                                backoff_max_s=cfg.pod_backoff_max)
+                                backoff_max_s=cfg.pod_backoff_max, network=network,
+                                cluster_domain=cfg.cluster_domain,
+                                resolv_conf=cfg.resolv_conf)
         await self._agent.start()
+        if network is not None:  # Service rules and DNS once the node has its podCIDR
+            from minikube13.daemon.node_services import NodeServices
+            self._node_services = NodeServices(registry, cfg, self._agent, machine.internal_ip,
+                                               self._membership)
+            self._node_services.start()
 
-    async def _serve(self, registry: ObjectRegistry, ssl_context: ssl.SSLContext) -> None:
+    def _join_service(self) -> JoinService:
+        from minikube13.cluster.server import JoinService, JoinSettings
+        cfg = self.config
+        return JoinService(JoinSettings(cfg.config_dir, cfg.secure_port, cfg.gossip_port,
+                                        tuple(_self_command()), cfg.advertise_address))
+
+    async def _serve(self, registry: ObjectRegistry, ssl_context: ssl.SSLContext,
+                     install: Callable[[web.Application], None] | None = None,
+                     join: JoinService | None = None) -> None:
         from minikube13.api.server import build_app
         from minikube13.runtime.streams import PodStreams
         cfg = self.config
         store = self.store
         assert store is not None
         # logs/exec/attach read this node's pod dirs, with or without the agent running
-        app = build_app(registry, authenticate=authn.authenticate,
-                        store_stats=store.stats, pod_streams=PodStreams(cfg.data_dir))
+        authenticate: Any = authn.authenticate
+        if join is not None:  # a server: bootstrap tokens may join nodes
+            from minikube13.cluster.server import BootstrapTokenAuthenticator
+            authenticate = authn.with_bearer_tokens(BootstrapTokenAuthenticator(registry))
+        membership = self._membership
+        app = build_app(registry, authenticate=authenticate, store_stats=store.stats,
+                        pod_streams=PodStreams(cfg.data_dir), join=join,
+                        members=None if membership is None else membership.members_json)
+        if install is not None:  # an agent's routing of requests to its copy or the servers
+            install(app)
         access_log = logging.getLogger("aiohttp.access") if cfg.log_level == "DEBUG" else None
         self._runner = web.AppRunner(app, handle_signals=False, access_log=access_log,
                                      shutdown_timeout=HANDLER_GRACE_S)
@@ -203,8 +362,12 @@ class Daemon:
         if self._cert_refresh is not None:
             self._cert_refresh.cancel()
             self._cert_refresh = None
+        if self._node_services is not None:
+            await finish(asyncio.ensure_future(self._node_services.close()), "node services",
+                         CONTROLLERS_GRACE_S)
+            self._node_services = None
         if self._agent is not None:  # its pods keep running
-            await _finish(asyncio.ensure_future(self._agent.close()), "node agent",
+            await finish(asyncio.ensure_future(self._agent.close()), "node agent",
                           CONTROLLERS_GRACE_S)
             self._agent = None
         if self._runner is not None:
@@ -213,6 +376,14 @@ class Daemon:
         if self.leadership is not None:
             await self.leadership.step_down()
             self.leadership = None
+        if self._membership is not None:  # after the API: members answer until the end
+            await finish(asyncio.ensure_future(self._membership.close()), "gossip",
+                         CONTROLLERS_GRACE_S)
+            self._membership = None
+        if self._link is not None:
+            await finish(asyncio.ensure_future(self._link.close()), "agent link",
+                          CONTROLLERS_GRACE_S)
+            self._link = None
         if self.store is not None:
             await self.store.close()
             self.store = None
@@ -223,38 +394,6 @@ class Daemon:
             os.close(self._lock_fd)
             self._lock_fd = None
         log.info("daemon stopped")
-
-
-class Leadership:
-    """The one leader switch: the scheduler and the controllers run only while this server
-    leads. A lone server leads from its start; with several servers the election will call
-    lead() and step_down()."""
-
-    def __init__(self, registry: ObjectRegistry):
-        self.registry = registry
-        self._stop = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
-
-    @property
-    def leading(self) -> bool:
-        return bool(self._tasks)
-
-    def lead(self) -> None:
-        if self.leading:
-            return
-        from minikube13.controllers import run_controllers
-        from minikube13.scheduler.runner import run_scheduler
-        self._stop = asyncio.Event()
-        self._tasks = [
-            asyncio.create_task(run_controllers(self.registry, self._stop), name="controllers"),
-            asyncio.create_task(run_scheduler(self.registry, self._stop), name="scheduler")]
-        log.info("leading: controllers and scheduler started")
-
-    async def step_down(self) -> None:
-        self._stop.set()
-        for task in self._tasks:
-            await _finish(task, task.get_name(), CONTROLLERS_GRACE_S)
-        self._tasks = []
 
 
 async def run_daemon(config: Config) -> None:
@@ -289,13 +428,17 @@ def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:
     stop.set()
 
 
-async def _finish(work: asyncio.Future[None], what: str, grace: float) -> None:
-    try:
-        await asyncio.wait_for(work, grace)
-    except TimeoutError:
-        log.warning("did not stop in time part=%s grace_s=%.0f", what, grace)
-    except Exception:
-        log.exception("failed while stopping part=%s", what)
+def classify_request(request: web.Request) -> tuple[ResourceInfo, str, str] | None:
+    """The resource, verb and subresource a request names (None: not a resource request),
+    for an agent's routing of requests (cluster.forward)."""
+    from minikube13.api import params, routes
+    route = routes.parse(request.path)
+    if route is None or route.info is None:
+        return None
+    verb = routes.verb_for(route, request.method, params.is_watch(request.query))
+    if verb is None:
+        return None
+    return route.info, verb, route.subresource
 
 
 def _lock_data_dir(data_dir: Path) -> int:
@@ -331,3 +474,14 @@ def _remove_stale_socket(path: Path) -> None:
             path.unlink(missing_ok=True)
             return
     raise StartupError(f"another daemon is serving on {path}; stop it first")
+
+
+def _host_port(text: str, default_port: int) -> tuple[str, int]:
+    """`addr:port` or `[v6]:port` (or a bare address) as a (host, port) pair."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, int(rest[1:]) if rest.startswith(":") else default_port
+    host, sep, port = text.rpartition(":")
+    if not sep or ":" in host:
+        return text, default_port
+    return host, int(port)

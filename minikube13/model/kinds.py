@@ -115,6 +115,10 @@ RESOURCES: tuple[ResourceInfo, ...] = (
     ),
     _r("federation", "v1beta1", "Cluster", "clusters", False, sub=_STATUS),
     _r("coordination.k8s.io", "v1", "Lease", "leases"),
+    # NetworkPolicy: networking.k8s.io/v1 canonical, extensions/v1beta1 the 1.3 spelling
+    _r("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", short=("netpol",)),
+    _r("extensions", "v1beta1", "NetworkPolicy", "networkpolicies",
+       storage_version="networking.k8s.io/v1"),
 )
 
 

@@ -16,12 +16,15 @@ import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from minikube13.net.node_network import NodeNetwork
 from minikube13.node import pleg
 from minikube13.node.events import PodEventRecorder
 from minikube13.node.nodestatus import MachineInfo
-from minikube13.node.podsync import PODS, PodRuntimePort, PodSync
+from minikube13.node.podnetwork import PodNetworkSync
+from minikube13.node.podsync import PODS, PodDns, PodRuntimePort, PodSync
 from minikube13.node.registration import NodeRegistration
 from minikube13.registry.objects import ObjectRegistry
 from minikube13.registry.options import ListOptions
@@ -56,7 +59,14 @@ class NodeAgent:
                  machine: MachineInfo, *, clock: Callable[[], datetime] = utcnow,
                  lease_s: float = 10.0, status_s: float = 60.0, relist_s: float = 1.0,
                  resync_s: float = 60.0, gc_s: float = 60.0,
-                 backoff_initial_s: float = 10.0, backoff_max_s: float = 300.0):
+                 backoff_initial_s: float = 10.0, backoff_max_s: float = 300.0,
+                 network: NodeNetwork | None = None, cluster_domain: str = "cluster.local",
+                 resolv_conf: Path = Path("/etc/resolv.conf")):
+        """`network`: the pod network the runtime was given too; pods wait until it is up
+        (this Node has a podCIDR), and their resolv.conf names its gateway (the node's DNS
+        address), `cluster_domain`, and for dnsPolicy Default the host's `resolv_conf`."""
+        self.cluster_domain = cluster_domain
+        self.resolv_conf = resolv_conf
         self.registry = registry
         self.runtime = runtime
         self.node_name = node_name
@@ -80,6 +90,8 @@ class NodeAgent:
         self._hot: dict[str, float] = {}  # uid -> loop time its fast relisting ends
         self._hot_task: asyncio.Task[None] | None = None
         self._unlisten: Callable[[], None] | None = None
+        self.network = None if network is None else \
+            PodNetworkSync(registry, network, node_name, machine.internal_ip)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -95,6 +107,8 @@ class NodeAgent:
             asyncio.create_task(self._collect_garbage_forever(), name="node-gc"),
             asyncio.create_task(self.runtime.warm_up(), name="node-stage1-warm-up"),
         ]
+        if self.network is not None:
+            self._tasks.append(asyncio.create_task(self._run_network(), name="node-network"))
         log.info("node agent started node=%s", self.node_name)
 
     async def close(self) -> None:
@@ -120,7 +134,26 @@ class NodeAgent:
 
     # -- the pods bound to this node -------------------------------------------------------
 
+    async def _run_network(self) -> None:
+        assert self.network is not None
+        try:
+            await self.network.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pod network failed node=%s", self.node_name)
+            raise
+
+    async def _network_ready(self) -> None:
+        """Pods start only once the pod network is up (pods' DNS = the node's gateway)."""
+        if self.network is None:
+            return
+        await self.network.ready.wait()
+        self.sync.dns = PodDns(self.network.network.gateway, self.cluster_domain,
+                               self.resolv_conf)
+
     async def _watch_pods(self) -> None:
+        await self._network_ready()
         opts = ListOptions(field_selector=f"spec.nodeName={self.node_name}",
                            allow_bookmarks=True, send_initial_events=True)
         while True:

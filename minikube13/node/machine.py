@@ -29,20 +29,23 @@ def os_image() -> str:
     return "Linux"
 
 
-def host_ip(bind_address: str = "0.0.0.0") -> str:
-    """The node's InternalIP: the API's bind address when it names one, else the first
-    global IPv4 address of an interface that is up, else loopback."""
-    try:
-        bound = ipaddress.ip_address(bind_address)
-    except ValueError:
-        bound = None
-    if bound is not None and not bound.is_unspecified:
-        return str(bound)
-    up = {name for name, st in psutil.net_if_stats().items() if st.isup}
-    for name, addrs in sorted(psutil.net_if_addrs().items()):
-        if name not in up:
+def host_ip(bind_address: str = "0.0.0.0", advertise_address: str = "") -> str:
+    """The node's InternalIP: the advertise address, else the API's bind address when it
+    names one, else the address of the default route's interface, else the first global
+    IPv4 address of an interface that is up, else loopback."""
+    for text in (advertise_address, bind_address):
+        try:
+            given = ipaddress.ip_address(text)
+        except ValueError:
             continue
-        for addr in addrs:
+        if not given.is_unspecified:
+            return str(given)
+    up = {name for name, st in psutil.net_if_stats().items() if st.isup}
+    addrs = psutil.net_if_addrs()
+    default = default_route_interface()
+    names = ([default] if default in up else []) + sorted(n for n in addrs if n in up)
+    for name in names:
+        for addr in addrs.get(name, []):
             if addr.family != socket.AF_INET:
                 continue
             ip = ipaddress.ip_address(addr.address)
@@ -51,13 +54,22 @@ def host_ip(bind_address: str = "0.0.0.0") -> str:
     return "127.0.0.1"
 
 
-def read_machine_info(bind_address: str = "0.0.0.0") -> MachineInfo:
+def default_route_interface() -> str:
+    """The interface of the IPv4 default route (/proc/net/route), "" when there is none."""
+    for line in _read("/proc/net/route").splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 2 and fields[1] == "00000000":
+            return fields[0]
+    return ""
+
+
+def read_machine_info(bind_address: str = "0.0.0.0", advertise_address: str = "") -> MachineInfo:
     uname = platform.uname()
     return MachineInfo(
         cpus=psutil.cpu_count() or 1,
         memory_bytes=psutil.virtual_memory().total,
         hostname=socket.gethostname(),
-        internal_ip=host_ip(bind_address),
+        internal_ip=host_ip(bind_address, advertise_address),
         machine=uname.machine,
         kernel_version=uname.release,
         os_image=os_image(),

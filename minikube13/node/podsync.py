@@ -9,8 +9,10 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
+from minikube13.dns.resolvconf import pod_resolv_conf
 from minikube13.model import kinds
 from minikube13.model.kinds import ResourceInfo
 from minikube13.node import inputs as pod_inputs
@@ -67,6 +69,24 @@ class PodRuntimePort(Protocol):
 
 
 @dataclass(frozen=True)
+class PodDns:
+    """What a pod's resolv.conf is made of when the pod network is on."""
+    nameserver: str                  # the node's DNS address (the bridge gateway)
+    cluster_domain: str = "cluster.local"
+    host_resolv_conf: Path = Path("/etc/resolv.conf")  # upstreams, for dnsPolicy Default
+
+    def resolv_conf(self, pod: Object) -> str:
+        spec, namespace = pod.get("spec") or {}, _meta(pod).get("namespace") or "default"
+        try:
+            host_text = self.host_resolv_conf.read_text()
+        except OSError:
+            host_text = ""
+        return pod_resolv_conf(spec.get("dnsPolicy") or "ClusterFirst",
+                               bool(spec.get("hostNetwork")), self.nameserver, namespace,
+                               self.cluster_domain, host_text, spec.get("dnsConfig"))
+
+
+@dataclass(frozen=True)
 class StartFailure:
     error: SyncError
     failed_at: datetime
@@ -93,6 +113,7 @@ class PodSync:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self.failures: dict[str, StartFailure] = {}
+        self.dns: PodDns | None = None   # set once the pod network is up
         self._written: dict[str, tuple[str, Object]] = {}
         self._launched: dict[str, datetime] = {}
         self._starting: set[str] = set()
@@ -179,6 +200,7 @@ class PodSync:
                      if n in secret_names},
             config_maps={n: pod_inputs.config_map_data(c) for n, c in config_maps.items()},
             node_name=self.node_name, host_ip=self.host_ip,
+            resolv_conf=self.dns.resolv_conf(pod) if self.dns is not None else None,
             pull_auth=pod_inputs.pull_auth([secrets[n] for n in pull_names if n in secrets]))
 
     async def _get_all(self, info: ResourceInfo, namespace: str,

@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from minikube13.model import kinds
 from minikube13.model.kinds import ResourceInfo
@@ -58,10 +59,17 @@ class NodeRegistration:
                                       {"metadata": {"labels": labels}}, _W)
             await self.post_status()
             log.info("node already registered node=%s", self.name)
-        await self.renew_lease()
+        try:
+            await self.renew_lease()
+        except StatusError as err:
+            if err.code != 503:
+                raise
+            # an agent cut off from the servers starts anyway (the Lease is theirs)
+            log.warning("node lease not renewed node=%s error=%s", self.name, err)
 
     async def post_status(self) -> None:
-        """Write the Node's status (Ready, heartbeat now); re-register a deleted Node."""
+        """Write the Node's status when it changed (heartbeat times aside: liveness is the
+        Lease's and gossip's); re-register a deleted Node."""
         try:
             current = (await self.registry.get(NODES, "", self.name)).object
         except StatusError as err:
@@ -71,8 +79,10 @@ class NodeRegistration:
             await self.registry.create(NODES, "", node, _W)
             log.info("node registered again node=%s", self.name)
             return
-        current["status"] = nodestatus.node_status(self.machine, current.get("status") or {},
-                                                   self.clock())
+        status = nodestatus.node_status(self.machine, current.get("status") or {}, self.clock())
+        if _without_heartbeats(status) == _without_heartbeats(current.get("status") or {}):
+            return
+        current["status"] = status
         current["metadata"].pop("resourceVersion", None)
         await self.registry.update(NODES, "", self.name, current, _W, "status")
 
@@ -100,3 +110,9 @@ class NodeRegistration:
                     await self.post_status()
             except StatusError as err:
                 log.warning("node heartbeat failed node=%s error=%s", self.name, err)
+
+
+def _without_heartbeats(status: dict[str, Any]) -> dict[str, Any]:
+    conditions = [{k: v for k, v in c.items() if k != "lastHeartbeatTime"}
+                  for c in status.get("conditions") or [] if isinstance(c, dict)]
+    return dict(status, conditions=conditions)

@@ -9,6 +9,7 @@ pin a resourceVersion, and is a 409 Conflict where it did.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import random
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -19,6 +20,7 @@ from minikube13.model import kinds
 from minikube13.model.kinds import ResourceInfo
 from minikube13.registry import deletion, facade, subresources
 from minikube13.registry import metadata as md
+from minikube13.registry.allocator import ServiceAllocator, WriteGuard
 from minikube13.registry.errors import (
     StatusError,
     already_exists,
@@ -92,6 +94,8 @@ class ObjectRegistry:
         self.clock = clock
         self.watch_settings = WatchSettings(bookmark_interval=bookmark_interval)
         self._rng = rng or random.SystemRandom()
+        # storage -> guard run around each create/update write (Service IP/port allocation)
+        self.write_guards: dict[str, WriteGuard] = {"services": ServiceAllocator()}
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -137,7 +141,8 @@ class ObjectRegistry:
             new, warnings = facade.admit(info, new, None, opts.field_validation)
             key = md.key(info, namespace, md.require_name(info, new))
             try:
-                revision = await self._insert(key, new, opts)
+                async with self._guarded(info, key, new, None):
+                    revision = await self._insert(key, new, opts)
             except KeyExists:
                 if attempt + 1 < RETRIES and generated:
                     continue
@@ -256,7 +261,15 @@ class ObjectRegistry:
         prepared = md.prepare_update(info, new, old, subresource)
         admitted, warnings = facade.admit(info, prepared, old, opts.field_validation)
         md.bump_generation(admitted, old)
-        return await self._commit(info, kv, old, admitted, opts), warnings
+        async with self._guarded(info, kv.key, admitted, old):
+            return await self._commit(info, kv, old, admitted, opts), warnings
+
+    def _guarded(self, info: ResourceInfo, key: str, new: Object,
+                 old: Object | None) -> contextlib.AbstractAsyncContextManager[Any]:
+        guard = self.write_guards.get(info.storage)
+        if guard is None:
+            return contextlib.nullcontext()
+        return guard.guard(self.store, info, key, new, old)
 
     async def _commit(self, info: ResourceInfo, kv: KeyValue, old: Object, new: Object,
                       opts: WriteOptions) -> Object:

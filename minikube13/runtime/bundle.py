@@ -147,11 +147,13 @@ def linux_section(spec: BundleSpec, privileged: bool, admin: bool) -> Json:
 
 
 def namespaces(netns: str) -> list[Json]:
+    """The pod's shared namespaces; no `netns` (hostNetwork): runc's own, the node's."""
+    network = [{"type": "network", "path": netns}] if netns else []
     return [
         {"type": "pid", "path": f"{STAGE1_TOKEN}ns/pid"},
         {"type": "ipc", "path": f"{STAGE1_TOKEN}ns/ipc"},
         {"type": "uts", "path": f"{STAGE1_TOKEN}ns/uts"},
-        {"type": "network", "path": netns},
+        *network,
         {"type": "mount"},
     ]
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from minikube13.model.groups.core_pod import init_containers_from_annotations
 from minikube13.runtime import gc, notify, stage0
@@ -31,12 +31,24 @@ from minikube13.runtime.poddir import (
 from minikube13.runtime.podenv import PodFacts
 from minikube13.runtime.procfs import stage1_alive
 
-__all__ = ["PodInputs", "PodRuntime", "PodRuntimeError", "RuntimePod"]
+__all__ = ["PodInputs", "PodNetwork", "PodRuntime", "PodRuntimeError", "RuntimePod"]
 log = logging.getLogger(__name__)
 Events = Callable[[str, str, str], None]
 TERMINAL = ("Succeeded", "Failed")
 STAGE1_START_TIMEOUT_S = 20.0
 POLL_S = 0.005
+
+
+class PodNetwork(Protocol):
+    """The node's pod network (net.node_network.NodeNetwork); blocking calls."""
+
+    def allocate(self, uid: str) -> str: ...
+
+    def setup_pod(self, uid: str, netns_path: str, pod: dict[str, Any]) -> tuple[str, str]: ...
+
+    def teardown_pod(self, uid: str) -> None: ...
+
+    def collect(self, live_uids: set[str]) -> list[str]: ...
 
 
 @dataclass(frozen=True)
@@ -50,6 +62,8 @@ class PodInputs:
     dns_servers: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
     pull_auth: list[dict[str, Any]] = field(default_factory=list)
+    resolv_conf: str | None = None   # the pod's resolv.conf as rendered by the node (pod
+    #                                  network on); None: from dns_servers/dns_search
 
 
 @dataclass(frozen=True)
@@ -69,8 +83,10 @@ class PodRuntime:
     def __init__(self, data_dir: Path, *, self_command: list[str],
                  allowed_registries: Sequence[str] = ("*",), backoff_initial_s: float = 10.0,
                  backoff_max_s: float = 300.0, pids_limit: int = 4096,
-                 images: ImageSource | None = None):
+                 images: ImageSource | None = None, network: PodNetwork | None = None):
+        """`network`: pods get a veth and an address from it (None: lo only)."""
         self.data_dir = Path(data_dir)
+        self.network = network
         self.self_command = list(self_command)
         self.options = stage0.Stage0Options(pids_limit=pids_limit,
                                             backoff_initial_s=backoff_initial_s,
@@ -93,29 +109,67 @@ class PodRuntime:
         async with self._lock(uid):
             pd = PodDir.of(self.data_dir, uid)
             if pd.plan_path.exists():
-                await self._resume(pd)
+                await self._resume(pd, pod)
                 return
             if pd.root.exists():  # a prepare that died half-way
-                await asyncio.to_thread(gc.teardown_pod, self.data_dir, uid)
+                await self._teardown(uid)
             self._plans.pop(uid, None)
             pod = init_containers_from_annotations(pod)
             images = await self.puller.images_for(pod, inputs, events)
-            facts = _facts(inputs)
+            host_network = self.network is not None and bool(
+                (pod.get("spec") or {}).get("hostNetwork"))
+            pod_ip = await self._pod_ip(uid, inputs, host_network)
+            facts = _facts(inputs, pod_ip)
             options = stage0.Stage0Options(
                 pids_limit=self.options.pids_limit,
                 backoff_initial_s=self.options.backoff_initial_s,
                 backoff_max_s=self.options.backoff_max_s,
-                dns_servers=inputs.dns_servers, dns_search=inputs.dns_search)
+                dns_servers=inputs.dns_servers, dns_search=inputs.dns_search,
+                host_network=host_network, resolv_conf=inputs.resolv_conf)
             try:
-                plan = await asyncio.to_thread(stage0.prepare, pd, pod, facts, images, options)
+                plan = await asyncio.to_thread(stage0.prepare, pd, pod, facts, images, options,
+                                               self._attach_hook(uid, pod))
             except BaseException as e:
-                await asyncio.to_thread(gc.teardown_pod, self.data_dir, uid)
+                await self._teardown(uid)
                 if isinstance(e, OSError):
                     raise create_error(str(e)) from e
                 raise
-            await self._launch(pd, plan.netns, None)
+            await self._launch(pd, "" if host_network else plan.netns, None)
 
-    async def _resume(self, pd: PodDir) -> None:
+    async def _pod_ip(self, uid: str, inputs: PodInputs, host_network: bool) -> str:
+        """The node's address for hostNetwork pods, else one from the pod network."""
+        if self.network is None:
+            return inputs.pod_ip
+        if host_network:
+            return inputs.host_ip
+        try:
+            return await asyncio.to_thread(self.network.allocate, uid)
+        except Exception as e:
+            raise create_error(f"pod network: {e}") from e
+
+    def _attach_hook(self, uid: str, pod: dict[str, Any]) -> stage0.Attach | None:
+        """What stage0 calls once the pod's netns exists (blocking, in its thread)."""
+        network = self.network
+        if network is None:
+            return None
+
+        def attach(netns_path: str) -> None:
+            try:
+                network.setup_pod(uid, netns_path, pod)
+            except Exception as e:
+                raise create_error(f"pod network: {e}") from e
+        return attach
+
+    async def _teardown(self, uid: str) -> None:
+        """Remove the pod's host state, then its veth, address and hostPort rules."""
+        await asyncio.to_thread(gc.teardown_pod, self.data_dir, uid)
+        if self.network is not None:
+            try:
+                await asyncio.to_thread(self.network.teardown_pod, uid)
+            except Exception:
+                log.exception("pod network teardown failed uid=%s", uid)
+
+    async def _resume(self, pd: PodDir, pod: dict[str, Any]) -> None:
         """A complete pod dir: nothing to do unless stage1 died before the pod finished."""
         state = pd.read_pod_state()
         if stage1_alive(state) or pd.stop_path.exists():
@@ -127,8 +181,8 @@ class PodRuntime:
         if record is None or plan is None:
             raise create_error(f"pod dir {pd.root} is incomplete")
         log.info("restarting stage1 uid=%s", pd.uid)
-        await asyncio.to_thread(stage0.restore, pd, record)
-        await self._launch(pd, plan.netns, state)
+        await asyncio.to_thread(stage0.restore, pd, record, self._attach_hook(pd.uid, pod))
+        await self._launch(pd, "" if record.host_network else plan.netns, state)
 
     async def _launch(self, pd: PodDir, netns_file: str, old: Stage1State | None) -> None:
         await asyncio.to_thread(stage0.launch_stage1, pd, self.self_command, netns_file)
@@ -164,7 +218,7 @@ class PodRuntime:
         """Stop if alive, then tear down processes, runc state, mounts, cgroups, netns, dir."""
         async with self._lock(uid):
             await self.stop(uid, 0.0)
-            await asyncio.to_thread(gc.teardown_pod, self.data_dir, uid)
+            await self._teardown(uid)
             self._plans.pop(uid, None)
 
     async def collect_garbage(self, known_uids: set[str]) -> None:
@@ -179,6 +233,13 @@ class PodRuntime:
         for uid in [u for u in self._plans if u not in on_disk]:
             del self._plans[uid]
         removed = await asyncio.to_thread(gc.collect_orphans, self.data_dir)
+        if self.network is not None:
+            live = set(gc.pod_uids(self.data_dir)) | {
+                u for u, lock in self._locks.items() if lock.locked()}
+            try:
+                removed += await asyncio.to_thread(self.network.collect, live)
+            except Exception:
+                log.exception("pod network garbage collection failed")
         if removed:
             log.info("orphans removed count=%d what=%s", len(removed), ",".join(removed))
 
@@ -258,9 +319,9 @@ def _image_digests(record: stage0.Stage0Record | None) -> dict[str, str]:
     return out
 
 
-def _facts(inputs: PodInputs) -> PodFacts:
+def _facts(inputs: PodInputs, pod_ip: str) -> PodFacts:
     return PodFacts(secrets=inputs.secrets, config_maps=inputs.config_maps,
-                    node_name=inputs.node_name, host_ip=inputs.host_ip, pod_ip=inputs.pod_ip,
+                    node_name=inputs.node_name, host_ip=inputs.host_ip, pod_ip=pod_ip,
                     node_cpu_millis=(os.cpu_count() or 1) * 1000,
                     node_memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 

@@ -57,6 +57,13 @@ class Stage0Options:
     backoff_max_s: float = 300.0
     dns_servers: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
+    host_network: bool = False   # the node's netns: no pod netns, stage1 without nsenter
+    resolv_conf: str | None = None   # given whole (pod network on), else made here
+
+
+# Links the pod's new netns to the node's network (PodRuntime's hook): called with the
+# netns path once it exists, again after a reboot re-made it.
+Attach = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,7 @@ class Stage0Record:
     images: dict[str, list[str]] = field(default_factory=dict)   # container -> [id, digest]
     layers: dict[str, list[str]] = field(default_factory=dict)   # container -> bottom→top
     tmpfs: dict[str, int | None] = field(default_factory=dict)   # volume -> size
+    host_network: bool = False
 
 
 def read_record(pd: PodDir) -> Stage0Record | None:
@@ -97,13 +105,13 @@ class PodLayout:
 
 
 def prepare(pd: PodDir, pod: Json, facts: PodFacts, images: Mapping[str, ContainerImage],
-            options: Stage0Options) -> PodPlan:
+            options: Stage0Options, attach: Attach | None = None) -> PodPlan:
     """Build the whole pod dir; the caller tears it down if this raises. Every config
     error (missing secret, unknown user, bad volume) is raised before any host change."""
     layout = plan_pod(pd, pod, facts, images, options)
     pd.root.mkdir(parents=True, exist_ok=True)
     write_json_atomic(pd.root / STAGE0_RECORD, asdict(layout.record))
-    restore(pd, layout.record)
+    restore(pd, layout.record, attach)
     pd.etc_dir.mkdir(parents=True, exist_ok=True)
     for name, text in layout.etc_texts.items():
         (pd.etc_dir / name).write_text(text)
@@ -129,6 +137,7 @@ def plan_pod(pd: PodDir, pod: Json, facts: PodFacts, images: Mapping[str, Contai
     containers = all_containers(pod)
     vol_dir = _volume_dir_of(pd)
     netns_file = str(netns.netns_path(uid))
+    bundle_netns = "" if options.host_network else netns_file
     etc_texts = etc_files(pod, hostname, subdomain, facts.pod_ip, options)
     etc_mounts = [bind(f"/etc/{n}", str(pd.etc_dir / n)) for n in etc_texts]
     caps = host_capabilities()
@@ -138,7 +147,7 @@ def plan_pod(pd: PodDir, pod: Json, facts: PodFacts, images: Mapping[str, Contai
         image = images[name]
         configs[name] = build_config(BundleSpec(
             pod=pod, container=container, image=image.defaults, facts=facts,
-            rootfs=str(pd.rootfs_dir(name)), netns=netns_file,
+            rootfs=str(pd.rootfs_dir(name)), netns=bundle_netns,
             cgroups_path=cgroups.container_cgroups_path(uid, name), hostname=hostname,
             termination_log=str(pd.container_dir(name) / "termination-log"),
             mounts=[*etc_mounts, *container_mounts(container, volumes, vol_dir)],
@@ -157,7 +166,8 @@ def plan_pod(pd: PodDir, pod: Json, facts: PodFacts, images: Mapping[str, Contai
         uid, namespace, meta.get("name", ""), facts.pod_ip,
         images={n: [i.image_id, i.digest] for n, i in images.items()},
         layers={n: [str(p) for p in i.layers] for n, i in images.items()},
-        tmpfs={v.name: v.size_bytes for v in volumes if v.kind == "tmpfs"})
+        tmpfs={v.name: v.size_bytes for v in volumes if v.kind == "tmpfs"},
+        host_network=options.host_network)
     return PodLayout(record, plan, volumes, sub_paths([c for c, _ in containers], volumes,
                                                       vol_dir), etc_texts, configs)
 
@@ -177,9 +187,14 @@ def _container_plan(pd: PodDir, container: Json, init: bool) -> ContainerPlan:
         tty=bool(container.get("tty")), stdin=bool(container.get("stdin")))
 
 
-def restore(pd: PodDir, record: Stage0Record) -> Path:
-    """(Re)make the host state of a pod dir: netns, cgroup, tmpfs volumes, overlay roots."""
-    netns_file = netns.ensure_netns(pd.uid)
+def restore(pd: PodDir, record: Stage0Record, attach: Attach | None = None) -> Path:
+    """(Re)make the host state of a pod dir: netns (linked to the node's network by
+    `attach`; none for host-network pods), cgroup, tmpfs volumes, overlay roots."""
+    netns_file = netns.netns_path(pd.uid)
+    if not record.host_network:
+        netns_file = netns.ensure_netns(pd.uid)
+        if attach is not None:
+            attach(str(netns_file))
     cgroups.ensure_pod_cgroup(pd.uid)
     for volume, size in record.tmpfs.items():
         target = pd.volume_dir(volume)
@@ -205,9 +220,9 @@ def etc_files(pod: Json, hostname: str, subdomain: str, pod_ip: str,
         host_resolv = ""
     return {
         "hosts": etcfiles.hosts_text(hostname, subdomain, namespace, pod_ip),
-        "resolv.conf": etcfiles.resolv_text(namespace, options.dns_servers,
-                                            options.dns_search, host_resolv,
-                                            spec.get("dnsPolicy") or "ClusterFirst"),
+        "resolv.conf": options.resolv_conf if options.resolv_conf is not None else
+        etcfiles.resolv_text(namespace, options.dns_servers, options.dns_search, host_resolv,
+                             spec.get("dnsPolicy") or "ClusterFirst"),
         "hostname": etcfiles.hostname_text(hostname),
     }
 
@@ -289,8 +304,10 @@ def warm_stage1(self_command: Sequence[str]) -> None:
 def stage1_command(pd: PodDir, self_command: Sequence[str], netns_file: str,
                    env: Mapping[str, str] | None = None) -> list[str]:
     """The detached stage1 command line (systemd-run when systemd is PID 1); `env` is what
-    it needs on top of the caller's environment (systemd-run: of the unit's)."""
-    inner = ["nsenter", f"--net={netns_file}", "unshare", "--pid", "--ipc", "--uts",
+    it needs on top of the caller's environment (systemd-run: of the unit's). No
+    `netns_file`: stage1 stays in the daemon's netns (hostNetwork pods)."""
+    enter_net = ["nsenter", f"--net={netns_file}"] if netns_file else []
+    inner = [*enter_net, "unshare", "--pid", "--ipc", "--uts",
              "--fork", "--", *self_command, "stage1", str(pd.root)]
     if SYSTEMD_RUNTIME.is_dir():
         setenv = [f"--setenv={k}={v}" for k, v in sorted((env or {}).items())]

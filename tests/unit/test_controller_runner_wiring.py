@@ -122,8 +122,8 @@ def test_own_changes_and_related_changes_both_queue() -> None:
 def test_every_controller_is_registered() -> None:
     """The garbage collectors, namespaces, nodes and every workload controller run."""
     names = [c.name for c in all_controllers()]
-    assert names == ["garbage-collector", "namespace", "node-lifecycle",
-                     "pod-garbage-collector", "replicaset", "replicationcontroller",
+    assert names == ["garbage-collector", "namespace", "node-lifecycle", "node-ipam",
+                     "pod-garbage-collector", "endpoints", "replicaset", "replicationcontroller",
                      "deployment", "job", "cronjob"]
 
 

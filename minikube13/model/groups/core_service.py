@@ -108,10 +108,19 @@ def service_on_update(new: Json, old: Json) -> Json:
     for key in ("clusterIP", "clusterIPs"):
         if not spec.get(key) and old_spec.get(key):
             spec[key] = old_spec[key]
-    old_ports = {(p.get("port"), p.get("protocol")): p for p in old_spec.get("ports") or []}
+    # on_update runs before defaulting: a port without protocol is TCP
+    old_ports = {(p.get("port"), p.get("protocol") or "TCP"): p
+                 for p in old_spec.get("ports") or []}
+    if spec.get("type") not in ("NodePort", "LoadBalancer") and \
+            old_spec.get("type") in ("NodePort", "LoadBalancer"):
+        # leaving NodePort frees the allocated ports (kube's dropTypeDependentFields)
+        allocated = {p.get("nodePort") for p in old_ports.values()}
+        for port in spec.get("ports") or []:
+            if isinstance(port, dict) and port.get("nodePort") in allocated:
+                port.pop("nodePort")
     if spec.get("type") in ("NodePort", "LoadBalancer"):
         for port in spec.get("ports") or []:
-            before = old_ports.get((port.get("port"), port.get("protocol")))
+            before = old_ports.get((port.get("port"), port.get("protocol") or "TCP"))
             if not port.get("nodePort") and before and before.get("nodePort"):
                 port["nodePort"] = before["nodePort"]
     return new
