@@ -74,7 +74,7 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile the largest size")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(__doc__.split("Method", 1)[1].split("It prints", 1)[0].strip())
+    print("Method" + __doc__.split("Method", 1)[1].split("It prints", 1)[0].rstrip())
     print(f"\nseed {args.seed}, packet loss {args.loss * 100:g}%\n")
     for n in sizes:
         if args.profile and n == max(sizes):

@@ -10,9 +10,10 @@ so callers may keep the ones they are given.
 from __future__ import annotations
 
 import ipaddress
+from bisect import insort
 from collections.abc import Callable, Iterable
 from itertools import compress
-from operator import attrgetter, not_
+from operator import attrgetter, is_not, not_, or_
 from typing import NamedTuple
 
 from minikube13.gossip.config import DEFAULT_VSN, Rng
@@ -21,7 +22,7 @@ from minikube13.gossip.messages import NodeState, PushNodeState
 _IP_TEXT: dict[bytes, str] = {}
 _PUSH_STATES: dict[int, tuple[Member, PushNodeState]] = {}
 _STATE_OF = attrgetter("state")
-_NOT_SUSPECT = NodeState.SUSPECT.__ne__
+_IS_SUSPECT = NodeState.SUSPECT.__eq__
 
 
 class Member(NamedTuple):
@@ -81,6 +82,7 @@ class MemberTable:
         self.local_name = local.name
         self.by_name: dict[str, Member] = {local.name: local}
         self.order: list[str] = [local.name]
+        self.sorted_names: list[str] = [local.name]    # push/pull order: see news()
         self.probe_index = 0
         self._push_all: tuple[PushNodeState, ...] | None = None
 
@@ -101,6 +103,7 @@ class MemberTable:
         offset = int(rng.random() * n) if n else 0
         self.order.append(member.name)
         self.order[offset], self.order[n] = self.order[n], self.order[offset]
+        insort(self.sorted_names, member.name)
         self.put(member)
 
     def preload(self, members: Iterable[Member], rng: Rng) -> None:
@@ -109,6 +112,7 @@ class MemberTable:
             if m.name not in self.by_name:
                 self.order.append(m.name)
             self.by_name[m.name] = m
+        self.sorted_names = sorted(self.by_name)
         rng.shuffle(self.order)
         self._push_all = None
 
@@ -140,6 +144,7 @@ class MemberTable:
         if gone:
             names = {m.name for m in gone}
             self.order = [n for n in self.order if n not in names]
+            self.sorted_names = [n for n in self.sorted_names if n not in names]
             for m in gone:
                 del self.by_name[m.name]
             self._push_all = None
@@ -170,18 +175,24 @@ class MemberTable:
         return picked
 
     def push_states(self) -> tuple[PushNodeState, ...]:
-        """Every member as a PushNodeState, cached until something changes."""
+        """Every member as a PushNodeState, by name, cached until something changes."""
         if self._push_all is None:
-            self._push_all = tuple(map(push_state, map(self.by_name.__getitem__, self.order)))
+            self._push_all = tuple(map(push_state,
+                                       map(self.by_name.__getitem__, self.sorted_names)))
         return self._push_all
 
     def news(self, remote: tuple[PushNodeState, ...]) -> Iterable[PushNodeState]:
-        """The entries of a remote push/pull that are not our very own state objects.
+        """The entries of a remote push/pull worth merging: all but our very own objects.
 
         Merging an entry identical to ours is a no-op (suspect entries excepted: they count
-        as a confirmation), so the simulator, whose tables share unchanged entries, skips
-        them at C speed; entries decoded from the wire are never ours and all come back."""
+        as a confirmation). Tables in one process (the simulator) share unchanged entries and
+        send them in name order, so a peer with the same view sends our objects at our
+        positions and they are skipped at C speed; entries decoded from the wire are never
+        ours and all come back."""
         states = self.push_states()
-        settled = compress(states, map(_NOT_SUSPECT, map(_STATE_OF, states)))
-        ours = set(map(id, settled))
-        return compress(remote, map(not_, map(ours.__contains__, map(id, remote))))
+        if len(states) == len(remote):
+            differs: Iterable[bool] = map(is_not, remote, states)
+        else:
+            ours = set(map(id, states))
+            differs = map(not_, map(ours.__contains__, map(id, remote)))
+        return compress(remote, map(or_, differs, map(_IS_SUSPECT, map(_STATE_OF, remote))))

@@ -14,9 +14,11 @@ memberlist's encoding (`sizes`), before compression and encryption.
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from minikube13.gossip.config import GossipConfig, Rng
 from minikube13.gossip.core import GossipCore
@@ -29,7 +31,7 @@ from minikube13.gossip.effects import (
     StreamPing,
 )
 from minikube13.gossip.members import Member, ip_text
-from minikube13.gossip.messages import NodeState, Packet, PacketMessage, PushPull
+from minikube13.gossip.messages import Ack, NodeState, Packet, PacketMessage, PushPull
 from minikube13.gossip.sizes import datagram_size, encoded_size, push_pull_size
 from minikube13.gossip.wire.tags import encode_tags
 
@@ -139,7 +141,7 @@ class Simulation:
         self.false_deaths: list[FalseDeath] = []
         self.false_suspicions = 0
         self._heap: list[tuple[float, int, int, int, object]] = []
-        self._seq = 0
+        self._counter = itertools.count()
         self._wake_at: list[float] = []
         self._wake_gen: list[int] = []
         for _ in range(size):
@@ -211,8 +213,7 @@ class Simulation:
     # -- the event loop ---------------------------------------------------------------
 
     def _push(self, when: float, kind: int, target: int, payload: object) -> None:
-        self._seq += 1
-        heapq.heappush(self._heap, (when, self._seq, kind, target, payload))
+        heapq.heappush(self._heap, (when, next(self._counter), kind, target, payload))
 
     def _reschedule(self, i: int, now: float) -> None:
         when = self.cores[i].next_wakeup()
@@ -224,14 +225,18 @@ class Simulation:
             self._push(when, _WAKE, i, self._wake_gen[i])
 
     def run_until(self, end: float) -> None:
-        """Process every event up to virtual time `end` (the hot loop: kept flat)."""
-        heap, pop, push = self._heap, heapq.heappop, heapq.heappush
+        """Process every event up to virtual time `end`.
+
+        The hot loop: datagrams (nearly every effect) are sent inline, with everything it
+        touches bound to locals; the rest goes through `_apply`."""
+        heap, pop, push, counter = self._heap, heapq.heappop, heapq.heappush, self._counter
         cores, alive, wake_at, wake_gen = self.cores, self.alive, self._wake_at, self._wake_gen
+        by_addr, addrs, rng, loss = self.by_addr, self.addrs, self.rng, self._loss
+        lat_lo, lat_span, cut = self._lat_lo, self._lat_span, self.cut if self.partitions else None
         while heap and heap[0][0] <= end:
             now, _, kind, i, payload = pop(heap)
             if not alive[i]:
                 continue
-            self.now = now
             core = cores[i]
             if kind == _WAKE:
                 if payload != wake_gen[i]:
@@ -241,25 +246,41 @@ class Simulation:
             elif kind == _PACKET:
                 effects = core.receive(payload, now)  # type: ignore[arg-type]
             else:
+                self.now = now
                 effects = self._stream_event(kind, i, payload, now)
-            if effects:
-                self._apply(i, effects, now)
+            for e in effects:
+                if type(e) is not SendPacket:
+                    self.now = now
+                    self._apply(i, [e], now)
+                    continue
+                messages = e.messages
+                self.udp_packets += 1
+                self.udp_bytes += (encoded_size(messages[0]) if len(messages) == 1
+                                   else datagram_size(messages))
+                dst = by_addr.get(e.addr)
+                if dst is None or not alive[dst] or (cut is not None and cut(i, dst, now)):
+                    continue
+                if loss and rng.random() < loss:
+                    self.udp_lost += 1
+                    continue
+                push(heap, (now + lat_lo + rng.random() * lat_span, next(counter),
+                            _PACKET, dst, Packet(addrs[i], messages)))
             when = core.next_wakeup()
-            if kind == _WAKE and when <= now:
-                raise SimulationError(f"{core.name} asks to wake at {when} after a tick at {now}")
             if when != wake_at[i]:
-                if when < now:
+                if when <= now:
+                    if kind == _WAKE:
+                        raise SimulationError(
+                            f"{core.name} asks to wake at {when} after a tick at {now}")
                     when = now    # a timer that moved into the past fires at once
                 wake_at[i] = when
                 gen = wake_gen[i] = wake_gen[i] + 1
-                self._seq += 1
-                push(heap, (when, self._seq, _WAKE, i, gen))
+                push(heap, (when, next(counter), _WAKE, i, gen))
         self.now = max(self.now, end)
 
     def _stream_event(self, kind: int, i: int, payload: object, now: float) -> list[Effect]:
         core = self.cores[i]
         if kind == _PUSH_PULL:
-            src, state = payload  # type: ignore[misc]
+            src, state = cast(tuple[int, PushPull], payload)
             if self.cut(i, src, now):
                 self._push(now + self.network.stream_fail_after, _STREAM_FAIL, src, self.addrs[i])
                 return []
@@ -272,7 +293,7 @@ class Simulation:
             return core.merge_remote(payload, now)  # type: ignore[arg-type]
         if kind == _STREAM_FAIL:
             return core.stream_failed(payload, now)  # type: ignore[arg-type]
-        src_addr, ack = payload  # type: ignore[misc]
+        src_addr, ack = cast(tuple[Addr, Ack], payload)
         return core.receive(Packet(src_addr, (ack,)), now)
 
     def _latency(self) -> float:
@@ -281,6 +302,7 @@ class Simulation:
     # -- effects ----------------------------------------------------------------------
 
     def _apply(self, i: int, effects: list[Effect], now: float) -> None:
+        """Carry out effects (run_until sends datagrams itself, inline, the same way)."""
         for e in effects:
             kind = type(e)
             if kind is SendPacket:
@@ -306,9 +328,9 @@ class Simulation:
         if self._loss and rng.random() < self._loss:
             self.udp_lost += 1
             return
-        self._seq += 1
         heapq.heappush(self._heap, (now + self._lat_lo + rng.random() * self._lat_span,
-                                    self._seq, _PACKET, dst, Packet(self.addrs[i], messages)))
+                                    next(self._counter), _PACKET, dst,
+                                    Packet(self.addrs[i], messages)))
 
     def _reachable(self, i: int, addr: Addr, now: float) -> int | None:
         dst = self.by_addr.get(addr)

@@ -56,13 +56,16 @@ _SHAPES: dict[type, Callable[[Any], Hashable]] = {
 
 def encoded_size(msg: PacketMessage) -> int:
     """len(encode_message(msg)), memoised by shape."""
-    if type(msg) is Ack and not msg.payload:          # the most common message: fast path
+    if type(msg) is Ack and not msg.payload:          # the most common messages: fast paths
         size = _ACK_SIZES.get(msg.seq_no.bit_length())
         if size is None:
             size = _ACK_SIZES[msg.seq_no.bit_length()] = len(encode_message(msg))
         return size
-    shape = _SHAPES.get(type(msg))
-    key = shape(msg) if shape is not None else msg
+    if type(msg) is Ping:
+        key: Hashable = _ping_shape(msg)
+    else:
+        shape = _SHAPES.get(type(msg))
+        key = shape(msg) if shape is not None else msg
     size = _MEMO.get(key)
     if size is None:
         size = len(encode_message(msg))
