@@ -20,6 +20,7 @@ import os
 import re
 from pathlib import Path
 
+from minikube13.auth.files import write_atomic
 from minikube13.cluster import ClusterError
 
 log = logging.getLogger(__name__)
@@ -72,19 +73,8 @@ def write_gossip_key(path: Path, key: bytes) -> None:
 
 
 def write_private(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Write via a temporary file created with `mode`, so no reader sees half a secret."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write a key or credential file atomically (default owner-only)."""
+    write_atomic(path, data, mode)
 
 
 def node_fingerprint(config_dir: Path) -> str:
