@@ -38,6 +38,9 @@ from minikube13.daemon.config import ConfigError, load_config
 @click.option("--advertise-address", default=None,
               help="Address other nodes reach this node at. [the bind address or the first global]")
 @click.option("--gossip-port", default=None, help="Gossip (memberlist) UDP and TCP port. [7946]")
+@click.option("--gossip-profile", default=None,
+              help="Gossip timing: fast (dead to all in ~3 s; RTT under 100 ms), lan or wan "
+                   "(memberlist's defaults). [fast]")
 @click.option("--zone", default=None, help="This node's zone label. [none]")
 @click.option("--region", default=None, help="This node's region label. [none]")
 @click.option("--node-grace", default=None,

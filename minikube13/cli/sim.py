@@ -8,6 +8,7 @@ import time
 
 import click
 
+from minikube13.gossip.config import DEFAULT_PROFILE, PROFILES
 from minikube13.gossip.scenarios import (
     KINDS,
     Scenario,
@@ -30,16 +31,19 @@ from minikube13.gossip.scenarios import (
               help="Virtual seconds to measure [join 10, kill 40, steady 60].")
 @click.option("--scenario", type=click.Choice(KINDS), default="join", show_default=True,
               help="join: one new member joins; kill: one member dies; steady: nothing happens.")
+@click.option("--profile", "profile_name", type=click.Choice(list(PROFILES)),
+              default=DEFAULT_PROFILE, show_default=True,
+              help="Gossip timing: fast (ours), lan or wan (memberlist's defaults).")
 @click.option("--timing", is_flag=True, help="Also print the wall time taken (to stderr).")
 def sim(nodes: int, seed: int, loss: str, partitions: tuple[str, ...], duration: float | None,
-        scenario: str, timing: bool) -> None:
+        scenario: str, profile_name: str, timing: bool) -> None:
     """Simulate N gossip members in one process and report convergence time, failure
     detection time, false positives and bytes per member per second."""
     try:
         loss_fraction = parse_loss(loss)
         cuts = tuple(parse_partition(p, nodes) for p in partitions)
         params = Scenario(scenario, nodes, loss=loss_fraction, partitions=cuts,
-                          duration=duration)
+                          duration=duration, profile=profile_name)
         started = time.perf_counter()
         result = run(params, random.Random(seed), seed=seed)
     except ScenarioError as err:

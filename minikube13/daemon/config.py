@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from minikube13.gossip.config import DEFAULT_PROFILE, PROFILES
+
 DEFAULT_ENV_FILE = Path("/etc/default/minikube13d")
 ENV_FILE_VARIABLE = "MINIKUBE13_ENV_FILE"
 ENV_PREFIX = "MINIKUBE13_"
@@ -48,6 +50,7 @@ class Config:
     token: str = ""             # join token (K10<ca-sha256>::<id>.<secret>) an agent joins with
     advertise_address: str = ""  # address other nodes reach this one at ("" = bind or first global)
     gossip_port: int = 7946     # memberlist UDP+TCP port (serf's default)
+    gossip_profile: str = DEFAULT_PROFILE  # gossip timing: fast, lan or wan (gossip.config)
     zone: str = ""              # failure-domain.beta.kubernetes.io/zone of this node
     region: str = ""            # failure-domain.beta.kubernetes.io/region of this node
     node_grace: float = 40.0    # a node dead to every member this long turns NotReady
@@ -268,6 +271,13 @@ def _label_value(value: str) -> str:
     return text
 
 
+def _gossip_profile(value: str) -> str:
+    text = value.strip().lower()
+    if text not in PROFILES:
+        raise ValueError(f"not a gossip profile (one of {', '.join(PROFILES)})")
+    return text
+
+
 def _optional_address(value: str) -> str:
     return _address(value) if value.strip() else ""
 
@@ -296,6 +306,7 @@ _PARSERS = {
     "token": lambda v: v.strip(),
     "advertise_address": _optional_address,
     "gossip_port": _port,
+    "gossip_profile": _gossip_profile,
     "zone": _label_value,
     "region": _label_value,
     "node_grace": _seconds,

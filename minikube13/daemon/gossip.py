@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from minikube13.daemon.config import Config
-from minikube13.gossip.core import GossipConfig
+from minikube13.gossip.config import GossipConfig, profile
 from minikube13.gossip.shell import GossipNode
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,8 @@ async def start_gossip(config: Config, *, key: bytes | None, tags: dict[str, str
     own address when the daemon binds every address (0.0.0.0 cannot be advertised)."""
     host = config.advertise_address or address or config.bind_address
     node = GossipNode(config.node_name, (host, config.gossip_port), tags=tags, key=key,
-                      config=gossip_config, advertise=(host, config.gossip_port))
+                      config=gossip_config or profile(config.gossip_profile),
+                      advertise=(host, config.gossip_port))
     await node.start()
     if join and await node.join(join) == 0:
         log.warning("gossip join found no peer, retrying peers=%s", join)

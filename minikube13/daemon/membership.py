@@ -55,9 +55,9 @@ class Membership:
         self._refresh()
         self._task = asyncio.create_task(self._follow(), name="gossip-members")
         self._reconnect = asyncio.create_task(self._reconnect_forever(), name="gossip-reconnect")
-        log.info("gossip started address=%s port=%d role=%s peers=%d encrypted=%s",
+        log.info("gossip started address=%s port=%d role=%s peers=%d encrypted=%s profile=%s",
                  self.address, self.config.gossip_port, self.tags["role"], len(self.join),
-                 self.key is not None)
+                 self.key is not None, self.config.gossip_profile)
 
     async def set_tag(self, name: str, value: str) -> None:
         if self.tags.get(name) == value or self.node is None:

@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from minikube13.gossip.config import GossipConfig, Rng, retransmit_limit
+from minikube13.gossip.config import (
+    DEFAULT_PROFILE,
+    PROFILES,
+    GossipConfig,
+    Rng,
+    profile,
+    retransmit_limit,
+)
 from minikube13.gossip.sim import Network, Partition, Simulation, Watch, node_name
-from minikube13.gossip.suspicion import suspicion_bounds
+from minikube13.gossip.suspicion import config_bounds
 
 KINDS = ("join", "kill", "steady")
 DEFAULT_DURATION = {"join": 10.0, "kill": 40.0, "steady": 60.0}
@@ -30,6 +37,7 @@ class Scenario:
     duration: float | None = None
     warmup: float = 5.0
     latency: tuple[float, float] = (0.001, 0.005)
+    profile: str = DEFAULT_PROFILE             # a name from gossip.config.PROFILES
 
     @property
     def seconds(self) -> float:
@@ -83,6 +91,10 @@ def run(scenario: Scenario, rng: Rng, seed: int | None = None,
         raise ScenarioError(f"unknown scenario {scenario.kind!r}: one of {', '.join(KINDS)}")
     if scenario.nodes < 3:
         raise ScenarioError("a scenario needs at least 3 members")
+    if scenario.profile not in PROFILES:
+        raise ScenarioError(f"unknown profile {scenario.profile!r}: one of "
+                            f"{', '.join(PROFILES)}")
+    config = config or scenario_config(scenario)
     start = scenario.warmup
     existing = scenario.nodes - 1 if scenario.kind == "join" else scenario.nodes
     sim = Simulation(existing, rng, config=config,
@@ -113,6 +125,11 @@ def run(scenario: Scenario, rng: Rng, seed: int | None = None,
         sim.run_until(start + scenario.seconds)
     _traffic(result, sim)
     return result
+
+
+def scenario_config(scenario: Scenario) -> GossipConfig:
+    """The scenario's profile, reporting suspicions too (the simulator counts them)."""
+    return profile(scenario.profile, notify_suspect=True)
 
 
 def _detection(result: Result, suspected: Watch, dead: Watch) -> None:
@@ -152,14 +169,13 @@ def _ladder(label: str, times: dict[float, float | None]) -> list[str]:
 
 
 def format_result(result: Result, config: GossipConfig | None = None) -> str:
-    cfg = config or GossipConfig()
     s = result.scenario
-    k, low, high = suspicion_bounds(cfg.suspicion_mult, cfg.suspicion_max_timeout_mult,
-                                    s.nodes, cfg.probe_interval)
+    cfg = config or scenario_config(s)
+    k, low, high = config_bounds(cfg, s.nodes)
     parts = ", ".join(f"{p.size} members cut off {p.start:g}-{p.end:g} s"
                       for p in s.partitions) or "none"
     lines = [
-        "minikube13 gossip simulation (SWIM + Lifeguard, memberlist LAN defaults)",
+        f"minikube13 gossip simulation (SWIM + Lifeguard, profile {s.profile})",
         f"  scenario {s.kind}, {s.nodes} members, seed {result.seed}, "
         f"packet loss {s.loss * 100:g}%, latency {s.latency[0] * 1000:g}-"
         f"{s.latency[1] * 1000:g} ms one way",

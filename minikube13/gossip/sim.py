@@ -6,8 +6,11 @@ only at its own `next_wakeup()` or when something reaches it, so idle members co
 
 Network model: every datagram is lost independently with probability `loss`, else delivered
 after a uniform one-way latency; a partition drops every datagram between its side and the
-rest while it lasts; TCP streams (push/pull, the fallback ping) are not lost: they succeed iff
-the peer is alive and not cut off, else fail after `stream_fail_after`. Bytes are counted with
+rest while it lasts. TCP streams succeed only if the peer is alive and not cut off, else fail
+after `stream_fail_after`; a push/pull is never lost (TCP retransmits within its long timeout),
+but a fallback ping is four segments (SYN, SYN-ACK, ping, ack) that must all arrive first
+time: a retransmission (Linux: 1 s for a SYN, at least 200 ms otherwise) would miss the probe's
+deadline, so it fails with probability 1 - (1 - loss)^4. Bytes are counted with
 memberlist's encoding (`sizes`), before compression and encryption.
 """
 
@@ -36,6 +39,7 @@ from minikube13.gossip.sizes import datagram_size, encoded_size, push_pull_size
 from minikube13.gossip.wire.tags import encode_tags
 
 GOSSIP_PORT = 7946
+STREAM_PING_SEGMENTS = 4
 _WAKE, _PACKET, _PUSH_PULL, _PUSH_PULL_REPLY, _STREAM_FAIL, _STREAM_PING = range(6)
 
 
@@ -134,6 +138,7 @@ class Simulation:
         self.by_addr: dict[Addr, int] = {}
         self.by_name: dict[str, int] = {}
         self._loss = network.loss
+        self._stream_ping_loss = 1.0 - (1.0 - network.loss) ** STREAM_PING_SEGMENTS
         self._lat_lo = network.latency[0]
         self._lat_span = network.latency[1] - network.latency[0]
         self.reset_traffic()
@@ -349,7 +354,7 @@ class Simulation:
     def _stream_ping(self, i: int, e: StreamPing, now: float) -> None:
         self.stream_pings += 1
         dst = self._reachable(i, e.addr, now)
-        if dst is None:
+        if dst is None or (self._loss and self.rng.random() < self._stream_ping_loss):
             self._push(now + self.network.stream_fail_after, _STREAM_FAIL, i, e.addr)
             return
         reply, _ = self.cores[dst].receive_stream(e.ping, self.addrs[i], now)

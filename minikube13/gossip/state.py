@@ -25,7 +25,7 @@ from minikube13.gossip.messages import (
     Suspect,
 )
 from minikube13.gossip.sizes import encoded_size
-from minikube13.gossip.suspicion import Suspicion, suspicion_bounds
+from minikube13.gossip.suspicion import Suspicion, config_bounds
 
 ALIVE, SUSPECT, DEAD, LEFT = NodeState.ALIVE, NodeState.SUSPECT, NodeState.DEAD, NodeState.LEFT
 IDENTITY_TAG = "id"
@@ -172,9 +172,7 @@ class StateMachine:
         self._broadcast(s.node, s, now)
         member = known._replace(incarnation=s.incarnation, state=SUSPECT, state_since=now)
         self._table.put(member)
-        k, low, high = suspicion_bounds(self.config.suspicion_mult,
-                                        self.config.suspicion_max_timeout_mult,
-                                        len(self._table), self.config.probe_interval)
+        k, low, high = config_bounds(self.config, len(self._table))
         suspicion = Suspicion(s.from_, k, low, high, now)
         self._suspicions[s.node] = suspicion
         self._on_suspicion_deadline(s.node, suspicion)

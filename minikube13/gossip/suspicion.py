@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import math
 
-from minikube13.gossip.config import suspicion_timeout
+from minikube13.gossip.config import GossipConfig, suspicion_timeout
 
 
 def suspicion_bounds(suspicion_mult: int, max_timeout_mult: int, n: int,
-                     probe_interval: float) -> tuple[int, float, float]:
-    """(k, min, max) for a cluster of n members (memberlist's suspectNode)."""
+                     probe_interval: float, floor: float = 0.0) -> tuple[int, float, float]:
+    """(k, min, max) for a cluster of n members (memberlist's suspectNode; `floor` is ours)."""
     k = suspicion_mult - 2
     if n - 2 < k:           # not enough other members to confirm: expect none
         k = 0
-    low = suspicion_timeout(suspicion_mult, n, probe_interval)
+    low = max(floor, suspicion_timeout(suspicion_mult, n, probe_interval))
     return k, low, max_timeout_mult * low
+
+
+def config_bounds(config: GossipConfig, n: int) -> tuple[int, float, float]:
+    """(k, min, max) for a pool of n members under these settings."""
+    return suspicion_bounds(config.suspicion_mult, config.suspicion_max_timeout_mult, n,
+                            config.probe_interval, config.suspicion_min_floor)
 
 
 def suspicion_duration(confirmations: int, k: int, low: float, high: float) -> float:

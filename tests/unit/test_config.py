@@ -130,3 +130,12 @@ def test_bad_pod_runtime_settings_are_refused(tmp_path: Path, flags: dict[str, o
     """A bad pod runtime setting names the flag and why."""
     with pytest.raises(ConfigError, match=words.replace("(", r"\(")):
         load_config(flags, environ={}, env_file=tmp_path / "absent")
+
+
+def test_gossip_profile_defaults_to_fast_and_refuses_unknown_names(tmp_path: Path) -> None:
+    absent = tmp_path / "absent"
+    assert load_config({}, environ={}, env_file=absent).gossip_profile == "fast"
+    env = {"MINIKUBE13_GOSSIP_PROFILE": "WAN"}
+    assert load_config({}, environ=env, env_file=absent).gossip_profile == "wan"
+    with pytest.raises(ConfigError, match="--gossip-profile.*one of fast, lan, wan"):
+        load_config({"gossip_profile": "quick"}, environ={}, env_file=absent)
