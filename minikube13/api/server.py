@@ -25,6 +25,7 @@ from minikube13.api.join import OPEN_PATHS as JOIN_OPEN_PATHS
 from minikube13.api.members import MembersProvider, add_members_route
 from minikube13.api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from minikube13.api.metrics import APIMetrics
+from minikube13.api.node_proxy import NodeProxy
 from minikube13.api.pod_streams import PATH as pod_streams_path
 from minikube13.api.pod_streams import PodStreamHandlers
 from minikube13.api.routes import Route, Target
@@ -206,17 +207,19 @@ def build_app(registry: ObjectRegistry, *,
               store_stats: StoreStats | None = None,
               max_body_bytes: int = 3 * 1024 * 1024,
               pod_streams: PodStreams | None = None,
+              node_proxy: NodeProxy | None = None,
               members: MembersProvider | None = None,
               join: JoinBackend | None = None) -> web.Application:
     """The Kubernetes API over `registry`; the caller listens (TCP+TLS, Unix socket).
-    With `pod_streams`, pods/log, pods/exec and pods/attach serve this node's containers;
+    With `pod_streams`, pods/log, pods/exec and pods/attach serve this node's containers
+    (and, with `node_proxy`, are passed on to the node of a pod that runs elsewhere);
     with `members`, GET /minikube13/v1/members lists the gossip pool; with `join`, GET
     /cacerts (open) and POST /minikube13/v1/join (bootstrap tokens) let nodes join."""
     server = APIServer(registry, authenticate, store_stats, max_body_bytes)
     app = web.Application(middlewares=[server.status_middleware, server.auth_middleware],
                           client_max_size=max_body_bytes)
     if pod_streams is not None:
-        streams = PodStreamHandlers(registry, pod_streams)
+        streams = PodStreamHandlers(registry, pod_streams, node_proxy)
         app.router.add_route("*", pod_streams_path, streams.serve)
     if members is not None:
         add_members_route(app, members)

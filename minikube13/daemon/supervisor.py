@@ -35,6 +35,7 @@ from minikube13.daemon.leadership import CONTROLLERS_GRACE_S, ControllerSettings
 from minikube13.daemon.notify import Notifier
 
 if TYPE_CHECKING:
+    from minikube13.api.node_proxy import NodeProxy
     from minikube13.cluster.agent import AgentLink
     from minikube13.cluster.credentials import AgentFiles
     from minikube13.cluster.liveness import GossipLivenessView
@@ -74,6 +75,7 @@ class Daemon:
         self.store: Store | None = None
         self.registry: ObjectRegistry | None = None
         self._runner: web.AppRunner | None = None
+        self._node_proxy: NodeProxy | None = None
         self.leadership: Leadership | None = None
         self._cert_refresh: asyncio.Task[None] | None = None
         self._agent: NodeAgent | None = None
@@ -278,7 +280,7 @@ class Daemon:
                              backoff_max_s=cfg.pod_backoff_max, pids_limit=cfg.pids_limit,
                              network=network)
         machine = await asyncio.to_thread(read_machine_info, cfg.bind_address,
-                                          cfg.advertise_address)
+                                          cfg.advertise_address, cfg.secure_port)
         self._agent = NodeAgent(registry, runtime, cfg.node_name, machine,
                                 backoff_initial_s=cfg.pod_backoff_initial,
                                 backoff_max_s=cfg.pod_backoff_max, network=network,
@@ -311,8 +313,11 @@ class Daemon:
             from minikube13.cluster.server import BootstrapTokenAuthenticator
             authenticate = authn.with_bearer_tokens(BootstrapTokenAuthenticator(registry))
         membership = self._membership
+        if join is not None:  # a server passes streams of other nodes' pods on to them
+            self._node_proxy = _node_proxy(registry, cfg)
         app = build_app(registry, authenticate=authenticate, store_stats=store.stats,
-                        pod_streams=PodStreams(cfg.data_dir), join=join,
+                        pod_streams=PodStreams(cfg.data_dir), node_proxy=self._node_proxy,
+                        join=join,
                         members=None if membership is None else membership.members_json)
         if install is not None:  # an agent's routing of requests to its copy or the servers
             install(app)
@@ -373,6 +378,8 @@ class Daemon:
         if self._runner is not None:
             await self._runner.cleanup()  # listeners first, then handlers get their grace
             self._runner = None
+        if self._node_proxy is not None:
+            await self._node_proxy.close()
         if self.leadership is not None:
             await self.leadership.step_down()
             self.leadership = None
@@ -421,6 +428,14 @@ async def run_daemon(config: Config) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await daemon.stop()
+
+
+def _node_proxy(registry: ObjectRegistry, cfg: Config) -> NodeProxy:
+    """The server calls other nodes' APIs with its admin client certificate."""
+    from minikube13.api.node_proxy import NodeProxy, client_ssl_context
+    paths = tls.PkiPaths(cfg.pki_dir)
+    return NodeProxy(registry, cfg.node_name,
+                     client_ssl_context(str(paths.admin_cert), str(paths.admin_key)))
 
 
 def _on_signal(sig: signal.Signals, stop: asyncio.Event) -> None:

@@ -63,7 +63,8 @@ def default_route_interface() -> str:
     return ""
 
 
-def read_machine_info(bind_address: str = "0.0.0.0", advertise_address: str = "") -> MachineInfo:
+def read_machine_info(bind_address: str = "0.0.0.0", advertise_address: str = "",
+                      api_port: int = 0) -> MachineInfo:
     uname = platform.uname()
     return MachineInfo(
         cpus=psutil.cpu_count() or 1,
@@ -76,4 +77,5 @@ def read_machine_info(bind_address: str = "0.0.0.0", advertise_address: str = ""
         machine_id=_read("/etc/machine-id"),
         system_uuid=_read("/sys/class/dmi/id/product_uuid"),
         boot_id=_read("/proc/sys/kernel/random/boot_id"),
+        api_port=api_port,
     )

@@ -34,6 +34,7 @@ class MachineInfo:
     system_uuid: str = ""
     boot_id: str = ""
     max_pods: int = MAX_PODS
+    api_port: int = 0              # this node's API (what the kubelet's port is to the apiserver)
 
 
 def stamp(at: datetime) -> str:
@@ -92,6 +93,7 @@ def node_status(info: MachineInfo, old: Object, now: datetime) -> Object:
         "conditions": node_conditions(old.get("conditions") or [], now),
         "addresses": [{"type": "InternalIP", "address": info.internal_ip},
                       {"type": "Hostname", "address": info.hostname}],
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": info.api_port}},
         "nodeInfo": {
             "machineID": info.machine_id, "systemUUID": info.system_uuid,
             "bootID": info.boot_id, "kernelVersion": info.kernel_version,

@@ -48,8 +48,10 @@ spec:
   nodeSelector: {kubernetes.io/hostname: NODE}
   terminationGracePeriodSeconds: 1
   containers:
-  - {name: main, image: busybox, command: [sleep, "3600"]}
+  - {name: main, image: busybox, command: COMMAND}
 """
+SLEEP = '[sleep, "3600"]'
+TALKER = "[sh, -c, 'echo hello from $(hostname); exec sleep 3600']"
 
 DEPLOYMENT = """
 apiVersion: apps/v1
@@ -128,8 +130,9 @@ def local_pods(agent: NetnsDaemon) -> tuple[dict[str, str], dict[str, dict[str, 
     return headers, {p["metadata"]["name"]: p for p in body["items"]}
 
 
-def run_pod(server: NetnsDaemon, name: str, node: str) -> dict[str, Any]:
-    server.kubectl("apply", "-f", "-", input=SLEEPER.replace("NAME", name).replace("NODE", node))
+def run_pod(server: NetnsDaemon, name: str, node: str, command: str = SLEEP) -> dict[str, Any]:
+    manifest = SLEEPER.replace("NAME", name).replace("NODE", node).replace("COMMAND", command)
+    server.kubectl("apply", "-f", "-", input=manifest)
     pod = wait_until(lambda: (p := pod_of(server, name)) is not None and is_running(p) and p,
                      timeout=60)
     assert pod["spec"]["nodeName"] == node
@@ -164,7 +167,8 @@ def test_agents_run_pods_and_a_cut_off_agent_keeps_them(cluster: Cluster) -> Non
     table = server.kubectl("get", "nodes", "--no-headers").stdout.split("\n")
     assert sum(" Ready " in line for line in table) == 3, table
     one = run_pod(server, "one", "ag1")
-    run_pod(server, "two", "ag2")
+    run_pod(server, "two", "ag2", command=TALKER)
+    check_streams_through_the_server(server, "two")
     uid = one["metadata"]["uid"]
     pid = stage1_pid(ag1, uid)
 
@@ -194,6 +198,19 @@ def test_agents_run_pods_and_a_cut_off_agent_keeps_them(cluster: Cluster) -> Non
     after = wait_until(lambda: (p := pod_of(server, "one")) and is_running(p) and p)
     assert after["metadata"]["uid"] == uid and stage1_pid(ag1, uid) == pid
     assert started_at(after) == started_at(one)
+
+
+def check_streams_through_the_server(server: NetnsDaemon, pod: str) -> None:
+    """kubectl against the server: logs, exec (stdin, exit code) and attach of a pod an
+    agent runs are passed on to that agent, as the apiserver passes them to a kubelet."""
+    logs = wait_until(lambda: (out := server.kubectl("logs", pod).stdout) and out)
+    assert logs == f"hello from {pod}\n"
+    res = server.kubectl("exec", "-i", pod, "--", "sh", "-c", "cat; echo oops >&2; exit 3",
+                         input="piped in\n", check=False)
+    assert (res.returncode, res.stdout) == (3, "piped in\n"), res
+    assert "oops" in res.stderr
+    missing = server.kubectl("logs", pod, "-c", "nope", check=False)
+    assert missing.returncode != 0 and "nope" in missing.stderr
 
 
 # -- Done-when 4 ---------------------------------------------------------------------------

@@ -118,3 +118,16 @@ def test_inputs_name_secrets_config_maps_and_pull_credentials() -> None:
               "data": {".dockerconfigjson": base64.b64encode(json.dumps(config).encode())
                        .decode()}}
     assert pull_auth([secret, {"data": {".dockercfg": "!!notbase64"}}]) == [config]
+
+
+def test_the_node_says_where_its_api_listens_for_the_servers() -> None:
+    """daemonEndpoints.kubeletEndpoint.Port is this node's API: the server passes
+    logs/exec of the node's pods there, at its InternalIP."""
+    from dataclasses import replace
+
+    from minikube13.api.node_proxy import node_endpoint
+    node = nodestatus.node_object("edge1", replace(MACHINE, api_port=6443), NOW)
+    assert node["status"]["daemonEndpoints"] == {"kubeletEndpoint": {"Port": 6443}}
+    assert node_endpoint(node) == ("192.0.2.10", 6443)
+    assert node_endpoint(nodestatus.node_object("edge1", MACHINE, NOW)) is None  # port 0
+    assert node_endpoint({"status": {}}) is None
