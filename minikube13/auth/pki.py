@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -56,11 +56,15 @@ class Issuer:
     key: ec.EllipticCurvePrivateKey
 
 
-def serving_names(node_name: str, bind_address: str) -> ServingNames:
-    """Every name and address a client may use to reach this server."""
+def serving_names(node_name: str, bind_address: str, service_ips: Sequence[str] = (),
+                  cluster_domain: str = "") -> ServingNames:
+    """Every name and address a client may use to reach this server (pods: the
+    `kubernetes` Service's address and names)."""
     dns = _unique(["localhost", socket.gethostname().lower(), node_name, "kubernetes",
-                   "kubernetes.default", "kubernetes.default.svc"])
+                   "kubernetes.default", "kubernetes.default.svc",
+                   f"kubernetes.default.svc.{cluster_domain}" if cluster_domain else ""])
     ips: list[IPAddress] = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
+    ips += [ipaddress.ip_address(ip) for ip in service_ips]
     bind = ipaddress.ip_address(bind_address)
     if not bind.is_unspecified:
         ips.append(bind)

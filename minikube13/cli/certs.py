@@ -28,14 +28,19 @@ def certs() -> None:
 @click.option("--server", required=True, help="The API URL the kubeconfig names.")
 @click.option("--node-name", required=True, help="This node's name (a serving-cert SAN).")
 @click.option("--bind-address", default="0.0.0.0", help="The API's address (a SAN).")
+@click.option("--service-ip", "service_ips", multiple=True,
+              help="The kubernetes Service's address, which pods use (a SAN); repeatable.")
+@click.option("--cluster-domain", default="cluster.local", show_default=True,
+              help="kubernetes.default.svc.<domain> is a SAN too.")
 def ensure(pki_dir: Path, kubeconfig: Path, server: str, node_name: str,
-           bind_address: str) -> None:
+           bind_address: str, service_ips: tuple[str, ...], cluster_domain: str) -> None:
     """Create what is missing and renew what is near expiry; keep what is good."""
     # The daemon re-logs these lines with its own timestamp.
     logging.basicConfig(level=logging.INFO, format=CHILD_LOG_FORMAT, stream=sys.stderr)
     from minikube13.auth import pki
     try:
-        names = pki.serving_names(node_name, bind_address)
+        names = pki.serving_names(node_name, bind_address, service_ips=service_ips,
+                                  cluster_domain=cluster_domain)
         paths = pki.ensure_pki(pki_dir, names)
         pki.write_admin_kubeconfig(kubeconfig, paths, server)
     except (OSError, ValueError, pki.PkiError) as e:

@@ -117,6 +117,7 @@ class Daemon:
             cfg.service_cidr, cfg.node_port_range)
         for name in BOOTSTRAP_NAMESPACES:
             await registry.ensure_namespace(name)
+        await self._ensure_kubernetes_service(registry)
         from minikube13.cluster import keys
         from minikube13.cluster.liveness import GossipLivenessView
         self.notifier.status("joining the gossip pool")
@@ -213,7 +214,8 @@ class Daemon:
         await self._run_child("certs", [
             "certs", "ensure", "--pki-dir", str(pki_dir), "--kubeconfig", str(cfg.kubeconfig_path),
             "--server", f"https://{cfg.local_server_host}:{cfg.secure_port}",
-            "--node-name", cfg.node_name, "--bind-address", cfg.bind_address])
+            "--node-name", cfg.node_name, "--bind-address", cfg.bind_address,
+            "--service-ip", _kubernetes_service_ip(cfg), "--cluster-domain", cfg.cluster_domain])
         return tls.PkiPaths(pki_dir)
 
     async def _run_child(self, what: str, args: list[str]) -> None:
@@ -292,6 +294,18 @@ class Daemon:
             self._node_services = NodeServices(registry, cfg, self._agent, machine.internal_ip,
                                                self._membership)
             self._node_services.start()
+
+    async def _ensure_kubernetes_service(self, registry: ObjectRegistry) -> None:
+        """default/kubernetes -> this server's API (a clash is reported, not fatal)."""
+        from minikube13.daemon.kubernetes_service import ensure_kubernetes_service
+        from minikube13.node.machine import host_ip
+        from minikube13.registry.errors import StatusError
+        cfg = self.config
+        address = await asyncio.to_thread(host_ip, cfg.bind_address, cfg.advertise_address)
+        try:
+            await ensure_kubernetes_service(registry, cfg.service_cidr, address, cfg.secure_port)
+        except StatusError as err:
+            log.warning("cannot keep the kubernetes service error=%s", err)
 
     def _join_service(self) -> JoinService:
         from minikube13.cluster.server import JoinService, JoinSettings
@@ -428,6 +442,11 @@ async def run_daemon(config: Config) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
         await daemon.stop()
+
+
+def _kubernetes_service_ip(cfg: Config) -> str:
+    from minikube13.registry.allocation import ServiceRanges
+    return ServiceRanges.parse(cfg.service_cidr).kubernetes_ip
 
 
 def _node_proxy(registry: ObjectRegistry, cfg: Config) -> NodeProxy:

@@ -18,10 +18,11 @@ from minikube13.model.kinds import ResourceInfo
 from minikube13.node import inputs as pod_inputs
 from minikube13.node.events import PodEventRecorder
 from minikube13.node.pleg import Step, field_paths, grace_seconds, plan_pod
+from minikube13.node.service_env import MASTER_NAMESPACE, MASTER_SERVICE, service_env
 from minikube13.node.status import RuntimePodView, SyncError, pod_status
 from minikube13.registry.errors import StatusError
 from minikube13.registry.objects import ObjectRegistry
-from minikube13.registry.options import DeleteOptions, WriteOptions
+from minikube13.registry.options import DeleteOptions, ListOptions, WriteOptions
 from minikube13.runtime.errors import PodRuntimeError
 from minikube13.runtime.pods import PodInputs
 
@@ -40,6 +41,7 @@ def _info(plural: str) -> ResourceInfo:
 
 
 PODS, SECRETS, CONFIG_MAPS = _info("pods"), _info("secrets"), _info("configmaps")
+SERVICES = _info("services")
 
 
 class RuntimePodRecord(RuntimePodView, Protocol):
@@ -201,7 +203,16 @@ class PodSync:
             config_maps={n: pod_inputs.config_map_data(c) for n, c in config_maps.items()},
             node_name=self.node_name, host_ip=self.host_ip,
             resolv_conf=self.dns.resolv_conf(pod) if self.dns is not None else None,
-            pull_auth=pod_inputs.pull_auth([secrets[n] for n in pull_names if n in secrets]))
+            pull_auth=pod_inputs.pull_auth([secrets[n] for n in pull_names if n in secrets]),
+            service_env=service_env(await self._services(namespace), namespace))
+
+    async def _services(self, namespace: str) -> list[Object]:
+        """The namespace's Services and default/kubernetes (for the Service variables)."""
+        found = (await self.registry.list(SERVICES, namespace, ListOptions()))["items"]
+        if namespace != MASTER_NAMESPACE:
+            found += list((await self._get_all(SERVICES, MASTER_NAMESPACE,
+                                               {MASTER_SERVICE})).values())
+        return list(found)
 
     async def _get_all(self, info: ResourceInfo, namespace: str,
                        names: set[str]) -> dict[str, Object]:

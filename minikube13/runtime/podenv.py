@@ -13,7 +13,7 @@ import base64
 import binascii
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -44,6 +44,7 @@ class PodFacts:
     pod_ip: str = ""
     node_cpu_millis: int = 1000        # what limits.cpu means when a container sets none
     node_memory_bytes: int = 1 << 30
+    service_env: Mapping[str, str] = field(default_factory=dict)  # FOO_SERVICE_HOST, ...
 
 
 def process_args(container: Json, image: ImageDefaults, env: Mapping[str, str]) -> list[str]:
@@ -81,13 +82,15 @@ def expand(text: str, env: Mapping[str, str]) -> str:
 
 def container_env(pod: Json, container: Json, image: ImageDefaults,
                   facts: PodFacts, hostname: str) -> dict[str, str]:
-    """The container's environment, in order: image env, HOSTNAME, then `env` entries."""
+    """The container's environment, in order: image env, HOSTNAME, the Services'
+    variables, then `env` entries (which may refer to and override all of those)."""
     env: dict[str, str] = {}
     for item in image.env:
         name, _, value = item.partition("=")
         env[name] = value
     env.setdefault("PATH", DEFAULT_PATH.partition("=")[2])
     env["HOSTNAME"] = hostname
+    env.update(facts.service_env)
     for var in container.get("env") or []:
         name = var["name"]
         if "valueFrom" in var and var["valueFrom"]:

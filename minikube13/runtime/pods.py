@@ -64,6 +64,7 @@ class PodInputs:
     pull_auth: list[dict[str, Any]] = field(default_factory=list)
     resolv_conf: str | None = None   # the pod's resolv.conf as rendered by the node (pod
     #                                  network on); None: from dns_servers/dns_search
+    service_env: dict[str, str] = field(default_factory=dict)  # node.service_env
 
 
 @dataclass(frozen=True)
@@ -322,6 +323,7 @@ def _image_digests(record: stage0.Stage0Record | None) -> dict[str, str]:
 def _facts(inputs: PodInputs, pod_ip: str) -> PodFacts:
     return PodFacts(secrets=inputs.secrets, config_maps=inputs.config_maps,
                     node_name=inputs.node_name, host_ip=inputs.host_ip, pod_ip=pod_ip,
+                    service_env=inputs.service_env,
                     node_cpu_millis=(os.cpu_count() or 1) * 1000,
                     node_memory_bytes=os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
 

@@ -4,10 +4,14 @@ a restart, a reboot (stage1 gone) starts them again, and deleting tears them dow
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import signal
+import ssl
 import time
+
+from cryptography import x509
 
 from . import node_support
 from .node_support import DaemonProcess, alive, pod_json, running, stage1_pid, wait_for
@@ -127,3 +131,55 @@ def test_a_failing_init_container_fails_a_never_pod(node: DaemonProcess) -> None
     assert seen[-1] == "Init:Error", seen
     wait_for(lambda: (pod_json(node, "badinit") or {}).get("status", {}).get("phase")
              == "Failed")
+
+
+SERVICE_ENV = """
+apiVersion: v1
+kind: Service
+metadata: {name: redis-master}
+spec:
+  ports: [{name: redis, port: 6379}]
+  selector: {app: redis}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: envs}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: main
+    image: busybox
+    command: [sh, -c, env | sort]
+    env: [{name: REDIS_URL, value: "redis://$(REDIS_MASTER_SERVICE_HOST):6379"}]
+"""
+
+
+def test_containers_get_the_service_variables(node: DaemonProcess) -> None:
+    """The kubernetes Service exists at the range's first address (port 443 -> the API),
+    and a container sees it and its namespace's Services as *_SERVICE_HOST/PORT variables."""
+    svc = json.loads(node.kubectl("get", "service", "kubernetes", "-o", "json").stdout)
+    assert (svc["spec"]["clusterIP"], svc["spec"]["ports"][0]["port"]) == ("10.43.0.1", 443)
+    eps = json.loads(node.kubectl("get", "endpoints", "kubernetes", "-o", "json").stdout)
+    assert eps["subsets"][0]["ports"][0]["port"] == node.port
+    # what pods dial is in the serving certificate, so in-cluster clients can verify it
+    pem = ssl.get_server_certificate(("127.0.0.1", node.port))
+    san = x509.load_pem_x509_certificate(pem.encode()).extensions.get_extension_for_class(
+        x509.SubjectAlternativeName).value
+    assert ipaddress.ip_address("10.43.0.1") in san.get_values_for_type(x509.IPAddress)
+    assert "kubernetes.default.svc.cluster.local" in san.get_values_for_type(x509.DNSName)
+    node.kubectl("apply", "-f", "-", input=SERVICE_ENV)
+    ip = json.loads(node.kubectl("get", "service", "redis-master", "-o", "json").stdout)[
+        "spec"]["clusterIP"]
+
+    def completed() -> bool:
+        pod = pod_json(node, "envs")
+        return pod is not None and pod["status"].get("phase") == "Succeeded"
+    wait_for(completed)
+    env = dict(line.split("=", 1) for line in node.kubectl("logs", "envs").stdout.splitlines()
+               if "=" in line)
+    assert env["KUBERNETES_SERVICE_HOST"] == "10.43.0.1"
+    assert env["KUBERNETES_SERVICE_PORT"] == "443"
+    assert env["REDIS_MASTER_SERVICE_HOST"] == ip
+    assert env["REDIS_MASTER_SERVICE_PORT_REDIS"] == "6379"
+    assert env["REDIS_MASTER_PORT_6379_TCP"] == f"tcp://{ip}:6379"
+    assert env["REDIS_URL"] == f"redis://{ip}:6379"
