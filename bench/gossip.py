@@ -17,7 +17,7 @@ retransmission would miss the probe's deadline). Each pool starts converged, set
                (probes, acks, piggybacked gossip) and TCP push/pull, encoded as memberlist
                does before compression and encryption (no IP/UDP/TCP headers)
 Unless --quick, it also runs 2,000 members for one hour at 5 % loss with the first profile
-and counts live members declared dead (issue 6 wants none; ~25 minutes). Wall times are this process on this machine.
+and counts live members declared dead (issue 6 wants none; ~36 minutes here). Wall times are this process on this machine.
 It prints numbers; it asserts nothing.
 """
 

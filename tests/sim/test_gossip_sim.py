@@ -2,7 +2,7 @@
 
 Issue 6, done-when 1, with the daemon's default ("fast") profile. Wall times on the 2-core
 machine: join 2,000 ~6 s, kill 2,000 ~8 s, steady 300 x 1 h at 5% loss ~160 s (marked slow).
-The 2,000 x 1 h run takes ~25 minutes (five probes a second per member, and at 5% loss
+The 2,000 x 1 h run takes ~36 minutes (five probes a second per member, and at 5% loss
 about two false suspicions a minute to refute), so the suite runs the hour at 300 members;
 `minikube13 sim --nodes 2000 --scenario steady --loss 5% --duration 3600` runs it at 2,000.
 """
