@@ -4,6 +4,8 @@ Each broadcast is about one member; a new one about the same member replaces the
 Alive with a higher incarnation makes a queued Suspect pointless). A broadcast is sent at
 most retransmit_mult * ceil(log10(n + 1)) times. Picking order is memberlist's: fewest
 transmissions first, then the largest message that still fits, then the newest.
+Serf's intents about a member are queued under `intent_key(name)`: beside the member's
+state broadcast, not instead of it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,12 @@ from bisect import bisect_left, insort
 from minikube13.gossip.messages import PacketMessage
 
 _LOWEST_ID = -(1 << 62)     # sorts before every real -id
+_INTENT_PREFIX = "\x00serf-intent\x00"
+
+
+def intent_key(name: str) -> str:
+    """The queue key of a Serf intent about `name` (NUL-prefixed: no name a node would pick)."""
+    return _INTENT_PREFIX + name
 
 
 class _Item:
@@ -30,7 +38,7 @@ class _Item:
 
 
 class BroadcastQueue:
-    """Broadcasts by member name, grouped by how often each was sent."""
+    """Broadcasts by member name (or `intent_key`), grouped by how often each was sent."""
 
     def __init__(self) -> None:
         self._by_name: dict[str, _Item] = {}

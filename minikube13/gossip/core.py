@@ -12,7 +12,8 @@ nacks, a TCP fallback ping, suspicion with Lifeguard's confirmations and health-
 deadlines, incarnation numbers, refutation, piggybacked and periodic gossip, and periodic
 push/pull anti-entropy. Identity: a member is its name; an Alive for a known, live member from
 a new address is accepted when the meta's `id` tag matches the one we know (see
-`state.same_identity`).
+`state.same_identity`). Serf's leave intents, received and sent on leave(), make a graceful
+leave show as left even where memberlist's last Dead message never arrives.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from minikube13.gossip.messages import (
 from minikube13.gossip.sizes import encoded_size
 from minikube13.gossip.state import StateMachine
 from minikube13.gossip.suspicion import Suspicion
+from minikube13.gossip.wire.serf_messages import LeaveIntent, decode_intent
 
 __all__ = ["GossipConfig", "GossipCore", "Member", "StreamReply"]
 
@@ -163,10 +165,13 @@ class GossipCore(StateMachine):
         return [PushPullTo(addr, state) for addr in addrs]
 
     def leave(self, now: float) -> list[Effect]:
-        """Announce that we leave (a Dead about ourselves, from ourselves)."""
+        """Announce that we leave: Serf's leave intent (so Serf agents list us left, even
+        if they learn our death otherwise), then a Dead about ourselves, from ourselves."""
         self._out = []
         if not self._left:
             self._left = True
+            self._own_intent(LeaveIntent(self._clock.take(), self.name), now)
+            self._gossip(now)          # the intent first, as Serf does
             me = self._table.by_name[self.name]
             self._dead(Dead(incarnation=me.incarnation, node=self.name, from_=self.name), now)
             self._gossip(now)
@@ -387,6 +392,9 @@ class GossipCore(StateMachine):
         self._dead(msg, now)
 
     def _on_user(self, msg: User, packet: Packet, now: float) -> None:
+        intent = decode_intent(msg.payload)
+        if intent is not None:
+            self._intent(intent, msg, now)
         self._out.append(Deliver(msg, packet.addr))
 
     # -- sending and gossip ---------------------------------------------------------------

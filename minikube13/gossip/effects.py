@@ -47,7 +47,7 @@ class MemberChanged:
 
 @dataclass(frozen=True, slots=True)
 class Deliver:
-    """A delegate (Serf) message for the layer above; opaque to the core."""
+    """A delegate (Serf) message for the layer above (intents included)."""
     user: User
     addr: Addr
 

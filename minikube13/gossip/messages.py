@@ -101,7 +101,8 @@ class Dead:
 
 @dataclass(frozen=True)
 class User:
-    """A delegate (Serf) message carried by memberlist; opaque to the core."""
+    """A delegate (Serf) message carried by memberlist; the core reads only Serf's join and
+    leave intents in it (`wire/serf_messages.py`)."""
     payload: bytes
 
 

@@ -126,6 +126,8 @@ class GossipNode:
         self._subscribers: list[asyncio.Queue[MemberChanged]] = []
         self._wake = asyncio.Event()
         self._closed = False
+        # Tests only: message types (PushPull included) dropped on arrival, as if lost.
+        self.drop_incoming_for_tests: frozenset[type] = frozenset()
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -286,8 +288,13 @@ class GossipNode:
             return
         for problem in problems:
             log.debug("packet part skipped from=%s:%d err=%s", addr[0], addr[1], problem)
+        if self.drop_incoming_for_tests:
+            messages = [m for m in messages if not self._dropped_for_tests(m)]
         if messages:
             self._apply(self._core.receive(Packet(addr, tuple(messages)), self._now()))
+
+    def _dropped_for_tests(self, msg: object) -> bool:
+        return type(msg) in self.drop_incoming_for_tests
 
     # -- TCP --------------------------------------------------------------------------
 
@@ -313,6 +320,8 @@ class GossipNode:
             msg = await asyncio.wait_for(self._read_stream(reader), self.tcp_timeout)
             if isinstance(msg, (Ack, ErrResp)) or self._core is None:
                 raise WireError(f"unexpected {type(msg).__name__} on an incoming stream")
+            if self._dropped_for_tests(msg):
+                return
             reply, effects = self._core.receive_stream(msg, addr, self._now())
             if reply is not None:
                 self._write(writer, reply)
@@ -350,7 +359,8 @@ class GossipNode:
             log.debug("push/pull failed peer=%s:%d err=%s", addr[0], addr[1], err)
             self._apply(core.stream_failed(addr, self._now()))
             return False
-        self._apply(core.merge_remote(reply, self._now()))
+        if not self._dropped_for_tests(reply):
+            self._apply(core.merge_remote(reply, self._now()))
         return True
 
     async def _stream_ping(self, addr: Addr, ping: Ping) -> None:

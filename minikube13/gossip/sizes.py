@@ -99,7 +99,7 @@ def _entry_size(n: PushNodeState) -> int:
 
 
 def push_pull_size(state: PushPull) -> int:
-    """Bytes of a push/pull stream (streams.encode_push_pull), memoised per state object
+    """Bytes of a push/pull stream (pushpull.encode_push_pull), memoised per state object
     and per node entry (tables share entries, so most are looked up, not sized)."""
     hit = _STATE_MEMO.get(id(state))
     if hit is not None and hit[0] is state:

@@ -5,6 +5,10 @@ states under memberlist's incarnation rules: news about a member counts only if 
 incarnation is at least as new as ours (Alive: strictly newer), a member accused of being
 suspect or dead refutes with a higher incarnation, and every accepted change is gossiped on.
 `GossipCore` adds the timing (probes, gossip rounds, push/pull) on top.
+
+Serf's leave intents (serf.go handleNodeLeaveIntent) are honoured too: Serf gossips one
+before memberlist's Dead-about-itself, and a member whose intent we saw is recorded as
+left, not failed, however its death reaches us (that Dead may never arrive).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import msgpack
 
 from minikube13.gossip.awareness import Awareness
-from minikube13.gossip.broadcasts import BroadcastQueue
+from minikube13.gossip.broadcasts import BroadcastQueue, intent_key
 from minikube13.gossip.config import DEFAULT_VSN, GossipConfig, Rng
 from minikube13.gossip.effects import ChangeKind, Effect, MemberChanged
 from minikube13.gossip.members import Member, MemberTable
@@ -23,9 +27,18 @@ from minikube13.gossip.messages import (
     PacketMessage,
     PushPull,
     Suspect,
+    User,
 )
 from minikube13.gossip.sizes import encoded_size
 from minikube13.gossip.suspicion import Suspicion, config_bounds
+from minikube13.gossip.wire.serf_messages import (
+    JoinIntent,
+    LamportClock,
+    LeaveIntent,
+    SerfIntent,
+    encode_intent,
+    push_pull_ltime,
+)
 
 ALIVE, SUSPECT, DEAD, LEFT = NodeState.ALIVE, NodeState.SUSPECT, NodeState.DEAD, NodeState.LEFT
 IDENTITY_TAG = "id"
@@ -69,6 +82,9 @@ class StateMachine:
         self._suspicions: dict[str, Suspicion] = {}
         self._awareness = Awareness(config.awareness_max_multiplier)
         self._left = False
+        self._clock = LamportClock()   # Serf's, for our intents
+        self._intent_ltimes: dict[str, int] = {}   # member -> newest intent's LTime
+        self._leaving: set[str] = set()            # members whose leave intent we saw
         self._out: list[Effect] = []
         self.conflicts = 0             # Alives refused: a known name at a foreign address
 
@@ -138,6 +154,8 @@ class StateMachine:
         self._accept_alive(a, known, now)
 
     def _accept_alive(self, a: Alive, known: Member | None, now: float) -> None:
+        if self._leaving:
+            self._leaving.discard(a.node)      # a newer Alive: it is back
         vsn = tuple(a.vsn) if len(a.vsn) >= 6 else (known.vsn if known else DEFAULT_VSN)
         alive_since = known.state_since if known is not None and known.state == ALIVE else now
         member = Member(a.node, a.addr, a.port, a.meta, a.incarnation, ALIVE, alive_since, vsn)
@@ -196,15 +214,58 @@ class StateMachine:
             self._refute(known, d.incarnation, now)
             return
         self._broadcast(d.node, d, now)
-        state = LEFT if d.node == d.from_ else DEAD
+        state = LEFT if self._graceful(d) else DEAD
         member = known._replace(incarnation=d.incarnation, state=state, state_since=now)
         self._table.put(member)
         self._changed(member, "leave" if state == LEFT else "fail")
+
+    def _graceful(self, d: Dead) -> bool:
+        """A Dead from the member itself, or about one that announced its leave."""
+        if self._leaving and d.node in self._leaving:
+            self._leaving.discard(d.node)
+            return True
+        return d.node == d.from_
+
+    # -- Serf intents ---------------------------------------------------------------------
+
+    def _own_intent(self, intent: SerfIntent, now: float) -> None:
+        """Gossip an intent about ourselves (remembered, so its echoes are old news)."""
+        self._intent_ltimes[self.name] = intent.ltime
+        self._broadcast(intent_key(self.name), User(encode_intent(intent)), now)
+
+    def _intent(self, intent: SerfIntent, msg: User, now: float) -> None:
+        """Serf's handleNodeLeaveIntent / handleNodeJoinIntent on our table: a new intent
+        marks (or unmarks) its member as leaving and is gossiped on once, unchanged."""
+        self._clock.witness(intent.ltime)
+        name = intent.node
+        known = self._table.get(name)
+        if known is None or intent.ltime <= self._intent_ltimes.get(name, 0):
+            return                  # about a stranger (Serf keeps those; we need not), or old
+        if name == self.name:
+            if isinstance(intent, LeaveIntent) and not self._left:
+                self._own_intent(JoinIntent(self._clock.take(), name), now)   # refute
+            return
+        self._intent_ltimes[name] = intent.ltime
+        if isinstance(intent, JoinIntent):
+            self._leaving.discard(name)
+        elif known.state == DEAD:
+            self._left_after_all(known)
+        elif known.state != LEFT:
+            self._leaving.add(name)
+        self._broadcast(intent_key(name), msg, now)
+
+    def _left_after_all(self, known: Member) -> None:
+        """Serf's forced leave: a failed member whose leave intent comes late has left."""
+        member = known._replace(state=LEFT)
+        self._table.put(member)
+        self._changed(member, "leave")
 
     def _merge(self, remote: PushPull, now: float) -> None:
         """memberlist's mergeState: alive as alive, left as left, suspect *and dead* as
         suspect (we check for ourselves rather than trust a remote death)."""
         by_name, me = self._table.by_name, self.name
+        if remote.user_state:         # a Serf peer's clocks: our next intent must be newer
+            self._clock.witness(push_pull_ltime(remote.user_state))
         for r in self._table.news(remote.nodes):
             if r.state == ALIVE:
                 known = by_name.get(r.name)

@@ -268,6 +268,14 @@ def daemon_pool(tmp_path: Path) -> Iterator[Pool]:
         p.stop_processes()
 
 
+def drain(queue: asyncio.Queue[Any]) -> list[Any]:
+    """Everything in `queue` now, without waiting."""
+    items = []
+    while not queue.empty():
+        items.append(queue.get_nowait())
+    return items
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, what: str,
                      explain: Callable[[], Awaitable[str]] | None = None) -> None:
     """Poll `check` every 0.2 s until it is true; fail naming `what` after `timeout`."""

@@ -6,8 +6,8 @@ on its own loopback address. `serf members` and `minikube13 members` each list a
 with roles, addresses and zones; a killed daemon turns `failed` for serf, a killed serf
 `failed` for us; a serf with another key gets into nobody's list and nobody into its.
 Protocol-level checks the daemons cannot show (our node as the one who contacts a
-wrong-key serf, a join retried until a peer appears, a graceful serf leave) use in-process
-gossip nodes.
+wrong-key serf, a join retried until a peer appears, graceful leaves both ways, a serf
+leave whose last Dead message we never get) use in-process gossip nodes.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from minikube13.daemon.config import Config
 from minikube13.daemon.gossip import start_gossip
+from minikube13.gossip.effects import MemberChanged
+from minikube13.gossip.messages import Dead, PushPull
 from minikube13.gossip.shell import GossipNode
 
 from .gossip_support import (
@@ -30,6 +32,7 @@ from .gossip_support import (
     Pool,
     SerfAgent,
     daemon_pool,
+    drain,
     eventually,
     free_port_on,
     pool,
@@ -210,3 +213,68 @@ async def test_daemon_start_gossip_joins_serf_started_later(pool: Pool) -> None:
     async def left() -> bool:
         return statuses(node).get("serf1") == "left"
     await eventually(left, 10, "m13-d listing serf1 as left")
+
+
+async def serf_pair_and_us(pool: Pool) -> tuple[SerfAgent, SerfAgent, GossipNode]:
+    """serf1, serf2 and our m13-a in one pool, everyone listing everyone alive."""
+    key = os.urandom(32)
+    serf1 = pool.serf("serf1", 1, b64(key), SERF_TAGS)
+    serf2 = pool.serf("serf2", 2, b64(key), SERF_TAGS)
+    ours = await pool.node("m13-a", 3, key, our_tags(pool, 3))
+
+    async def rpc_up() -> bool:
+        return bool(await serf1.members()) and bool(await serf2.members())
+    await eventually(rpc_up, 10, "both serf agents' RPC")
+    assert await ours.join([serf1.gossip_addr, serf2.gossip_addr]) == 2
+    everyone = {"serf1", "serf2", "m13-a"}
+
+    async def settled() -> bool:
+        views = [await serf1.members(), await serf2.members()]
+        return all(set(v) == everyone and all(m["status"] == "alive" for m in v.values())
+                   for v in views) and statuses(ours) == dict.fromkeys(everyone, "alive")
+    await eventually(settled, 15, "serf1, serf2 and m13-a all alive in one pool")
+    return serf1, serf2, ours
+
+
+def kinds_for(events: list[MemberChanged], name: str) -> list[str]:
+    return [e.kind for e in events if e.member.name == name]
+
+
+async def test_a_serf_leave_is_left_even_when_its_dead_message_never_reaches_us(
+        pool: Pool) -> None:
+    """Serf gossips a leave intent before memberlist's Dead about itself. Here that Dead
+    never reaches us (our node drops every Dead, and the push/pulls that would carry the
+    same news), so we learn of the death only by probing: the intent alone must make it
+    `left`, as serf2 lists it, never `failed`."""
+    serf1, serf2, ours = await serf_pair_and_us(pool)
+    events = ours.subscribe()
+    ours.drop_incoming_for_tests = frozenset({Dead, PushPull})
+    rc, out = await serf1.rpc("leave")
+    assert rc == 0, out
+
+    async def left() -> bool:
+        return statuses(ours).get("serf1") == "left"
+
+    async def explain() -> str:
+        return f"ours: {statuses(ours)}\nserf2: {await serf2.members()}\n{pool.logs()}"
+    await eventually(left, 20, "m13-a listing serf1 as left", explain)
+    assert kinds_for(drain(events), "serf1") == ["leave"]
+    assert (await serf2.members())["serf1"]["status"] == "left"
+
+
+async def test_our_leave_is_left_for_serf_agents(pool: Pool) -> None:
+    """Our node leaves (and stops): both serf agents list it `left`, never `failed` on the
+    way (our leave intent goes out before our Dead)."""
+    serf1, serf2, ours = await serf_pair_and_us(pool)
+    await ours.leave()
+    await ours.close()
+
+    async def left() -> bool:
+        views = [await serf1.members(), await serf2.members()]
+        return all(status_in(v, "m13-a") == "left" for v in views)
+
+    async def explain() -> str:
+        return f"serf1: {await serf1.members()}\nserf2: {await serf2.members()}\n{pool.logs()}"
+    await eventually(left, 15, "serf1 and serf2 listing m13-a as left", explain)
+    for agent in (serf1, serf2):
+        assert "EventMemberFailed: m13-a" not in agent.log.read_text(errors="replace")

@@ -24,6 +24,7 @@ from minikube13.gossip.messages import (
 )
 from minikube13.gossip.wire import WireError
 from minikube13.gossip.wire.codec import decode_message, encode_message
+from minikube13.gossip.wire.pushpull import decode_push_pull_body, encode_push_pull
 
 LOOPBACK = b"\x7f\x00\x00\x01"
 MESSAGES = [
@@ -40,10 +41,10 @@ MESSAGES = [
           vsn=(1, 5, 2, 2, 5, 5)),
     Dead(incarnation=9, node="a", from_="a"),
     User(payload=b"\x02serf-opaque"),
-    PushPull(nodes=(PushNodeState("s1", LOOPBACK, 7946, b"", 3, NodeState.SUSPECT),
-                    PushNodeState("s2", b"\x00" * 16, 1, b"r", 1, NodeState.LEFT)),
-             join=True, user_state=b"\x02opaque"),
 ]
+PUSH_PULL = PushPull(nodes=(PushNodeState("s1", LOOPBACK, 7946, b"", 3, NodeState.SUSPECT),
+                            PushNodeState("s2", b"\x00" * 16, 1, b"r", 1, NodeState.LEFT)),
+                     join=True, user_state=b"\x02opaque")
 
 
 @pytest.mark.parametrize("message", MESSAGES, ids=lambda m: type(m).__name__)
@@ -78,8 +79,18 @@ def test_user_message_is_type_byte_plus_opaque_payload() -> None:
     assert encode_message(User(payload=b"abc")) == b"\x08abc"
 
 
+def test_push_pull_round_trips_and_is_no_datagram_message() -> None:
+    data = encode_push_pull(PUSH_PULL)
+    assert data[0] == MessageType.PUSH_PULL
+    assert decode_push_pull_body(data[1:]) == PUSH_PULL
+    with pytest.raises(WireError):
+        encode_message(PUSH_PULL)
+    with pytest.raises(WireError):
+        decode_message(data)
+
+
 def test_push_pull_layout_is_header_nodes_then_user_state() -> None:
-    data = encode_message(MESSAGES[-1])
+    data = encode_push_pull(PUSH_PULL)
     unpacker = msgpack.Unpacker(raw=True)
     unpacker.feed(data[1:])
     header = unpacker.unpack()

@@ -169,8 +169,7 @@ def encode_message(m: Message) -> bytes:
     if isinstance(m, User):
         return bytes([MessageType.USER]) + m.payload
     if isinstance(m, PushPull):
-        from minikube13.gossip.wire.streams import encode_push_pull
-        return encode_push_pull(m)
+        raise WireError("a push/pull is a stream message: see wire.pushpull")
     msg_type = _TYPE_OF.get(type(m))
     if msg_type is None:
         raise WireError(f"cannot encode {type(m).__name__}")
@@ -188,8 +187,7 @@ def decode_message(b: bytes) -> Message:
     if msg_type == MessageType.USER:
         return User(payload=bytes(b[1:]))
     if msg_type == MessageType.PUSH_PULL:
-        from minikube13.gossip.wire.streams import decode_push_pull_body
-        return decode_push_pull_body(bytes(b[1:]))
+        raise WireError("a push/pull is a stream message, not a datagram one")
     if msg_type not in _STRUCTS:
         raise WireError(f"message type {msg_type.name} is a wrapper, not a message")
     cls, fields = _STRUCTS[msg_type]
@@ -204,7 +202,7 @@ def unpack_one(body: bytes) -> Any:
         return unpacker.unpack()
     except msgpack.OutOfData as err:
         raise WireError("truncated msgpack body") from err
-    except (msgpack.UnpackException, ValueError) as err:
+    except (msgpack.UnpackException, ValueError, TypeError) as err:   # TypeError: a list key
         raise WireError(f"bad msgpack body: {err}") from err
 
 

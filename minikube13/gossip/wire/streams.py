@@ -11,20 +11,10 @@ configured, comes first.
 from __future__ import annotations
 
 import struct
-from typing import Any
-
-import msgpack
 
 from minikube13.gossip.messages import Ack, ErrResp, MessageType, Ping, PushPull, User
 from minikube13.gossip.wire import WireError
-from minikube13.gossip.wire.codec import (
-    decode_message,
-    encode_message,
-    new_unpacker,
-    pack,
-    push_node_state_from_map,
-    push_node_state_to_map,
-)
+from minikube13.gossip.wire.codec import decode_message, encode_message, pack
 from minikube13.gossip.wire.keyring import encrypted_length
 from minikube13.gossip.wire.packets import (
     LABEL_MSG,
@@ -33,25 +23,15 @@ from minikube13.gossip.wire.packets import (
     compress_payload,
     decompress_payload,
 )
+from minikube13.gossip.wire.pushpull import (
+    MAX_PUSH_STATE_BYTES,
+    encode_push_pull,
+    int_field,
+    parse_push_pull,
+    read_values,
+)
 
-MAX_PUSH_STATE_BYTES = 20 * 1024 * 1024
 StreamReply = PushPull | Ping | Ack | ErrResp | User
-
-
-def encode_push_pull(pp: PushPull) -> bytes:
-    header = {b"Nodes": len(pp.nodes), b"UserStateLen": len(pp.user_state), b"Join": pp.join}
-    parts = [bytes([MessageType.PUSH_PULL]), pack(header)]
-    parts += [pack(push_node_state_to_map(n)) for n in pp.nodes]
-    parts.append(pp.user_state)
-    return b"".join(parts)
-
-
-def decode_push_pull_body(body: bytes) -> PushPull:
-    result = _parse_body(MessageType.PUSH_PULL, body)
-    if result is None:
-        raise WireError("truncated push/pull")
-    assert isinstance(result, PushPull)
-    return result
 
 
 def encode_stream_user(user: User) -> bytes:
@@ -62,6 +42,8 @@ def encode_stream_message(m: StreamReply) -> bytes:
     """The plain bytes of one stream message (before compression/encryption)."""
     if isinstance(m, User):
         return encode_stream_user(m)
+    if isinstance(m, PushPull):
+        return encode_push_pull(m)
     return encode_message(m)
 
 
@@ -108,7 +90,7 @@ def parse_stream(buf: bytes, opts: PacketOptions) -> StreamReply | None:
     if opts.keyring is not None:
         raise WireError("encryption is configured but remote state is not encrypted")
     if buf[0] == MessageType.COMPRESS:
-        raw = _values(buf[1:], 1)
+        raw = read_values(buf[1:], 1)
         if raw is None:
             return None
         return _complete(decompress_payload(pack(raw[0][0])))
@@ -136,62 +118,18 @@ def _message_type(byte: int) -> MessageType:
 
 def _parse_body(msg_type: MessageType, body: bytes) -> StreamReply | None:
     if msg_type == MessageType.PUSH_PULL:
-        return _parse_push_pull(body)
+        return parse_push_pull(body)
     if msg_type == MessageType.USER:
-        head = _values(body, 1)
+        head = read_values(body, 1)
         if head is None:
             return None
-        length = _int_field(head[0][0], b"UserMsgLen")
+        length = int_field(head[0][0], b"UserMsgLen")
         payload = head[1][:length]
         return User(payload=payload) if len(payload) == length else None
     if msg_type in (MessageType.PING, MessageType.ACK_RESP, MessageType.ERR):
-        if _values(body, 1) is None:
+        if read_values(body, 1) is None:
             return None
         msg = decode_message(bytes([msg_type]) + body)
         assert isinstance(msg, (Ping, Ack, ErrResp))
         return msg
     raise WireError(f"unexpected stream message type {msg_type.name}")
-
-
-def _parse_push_pull(body: bytes) -> PushPull | None:
-    head = _values(body, 1)
-    if head is None:
-        return None
-    header = head[0][0]
-    count = _int_field(header, b"Nodes")
-    user_len = _int_field(header, b"UserStateLen")
-    if count > 1_000_000 or user_len > MAX_PUSH_STATE_BYTES:
-        raise WireError("push/pull header out of range")
-    values = _values(body, 1 + count)
-    if values is None:
-        return None
-    nodes, rest = values
-    user_state = rest[:user_len]
-    if len(user_state) < user_len:
-        return None
-    return PushPull(nodes=tuple(push_node_state_from_map(n) for n in nodes[1:]),
-                    join=bool(header.get(b"Join", False)), user_state=user_state)
-
-
-def _values(body: bytes, count: int) -> tuple[list[Any], bytes] | None:
-    """`count` msgpack values from the start of `body` and the bytes after them."""
-    unpacker = new_unpacker()
-    unpacker.feed(body)
-    out: list[Any] = []
-    try:
-        for _ in range(count):
-            out.append(unpacker.unpack())
-    except msgpack.OutOfData:
-        return None
-    except (msgpack.UnpackException, ValueError) as err:
-        raise WireError(f"bad msgpack in stream: {err}") from err
-    return out, body[unpacker.tell():]
-
-
-def _int_field(header: Any, name: bytes) -> int:
-    if not isinstance(header, dict):
-        raise WireError("stream header is not a map")
-    value = header.get(name, 0) or 0
-    if not isinstance(value, int) or value < 0:
-        raise WireError(f"bad {name.decode()} in stream header")
-    return value
