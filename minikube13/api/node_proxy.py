@@ -7,7 +7,8 @@ certificate (the cluster CA signed it, so the node's API trusts it). Like the ap
 without --kubelet-certificate-authority, it does not check the node's serving certificate:
 each node makes its own. A log is streamed through chunk by chunk; an exec or attach
 WebSocket is opened to the node with the client's subprotocols and the frames are copied
-both ways until either side closes.
+both ways until either side closes. A pod whose node is unknown, or does not say where its
+API listens, is served here as before (this node's pod directories answer for it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -56,6 +58,18 @@ def node_endpoint(node: dict[str, Any]) -> tuple[str, int] | None:
     return host, port
 
 
+@dataclass(frozen=True)
+class Remote:
+    """The node that runs a pod, and where its API listens."""
+    node: str
+    host: str
+    port: int
+
+    def url(self, request: web.Request) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"https://{host}:{self.port}{request.rel_url}"
+
+
 class NodeProxy:
     """Pass a pod's stream request to the API of the node the pod runs on."""
 
@@ -65,10 +79,21 @@ class NodeProxy:
         self._ssl = ssl_context
         self._session: aiohttp.ClientSession | None = None
 
-    def elsewhere(self, pod: dict[str, Any]) -> str:
-        """The name of the pod's node when it is not this one, else ""."""
-        node = (pod.get("spec") or {}).get("nodeName") or ""
-        return node if node != self.local_node else ""
+    async def elsewhere(self, pod: dict[str, Any]) -> Remote | None:
+        """Where to pass the pod's streams: its node when that is another node whose Node
+        says where its API listens; None means serve them here (as before nodes joined)."""
+        node_name = (pod.get("spec") or {}).get("nodeName") or ""
+        if not node_name or node_name == self.local_node:
+            return None
+        assert _NODES is not None
+        try:
+            node = (await self.registry.get(_NODES, "", node_name)).object
+        except StatusError as err:
+            if err.code == 404:
+                return None
+            raise
+        endpoint = node_endpoint(node)
+        return None if endpoint is None else Remote(node_name, *endpoint)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -82,23 +107,12 @@ class NodeProxy:
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S))
         return self._session
 
-    async def _url(self, node_name: str, request: web.Request) -> str:
-        assert _NODES is not None
-        node = (await self.registry.get(_NODES, "", node_name)).object
-        endpoint = node_endpoint(node)
-        if endpoint is None:
-            raise errors.unavailable(f"node {node_name!r} does not say where its API listens "
-                                     "(no InternalIP or daemonEndpoints.kubeletEndpoint.Port)")
-        host, port = endpoint
-        host = f"[{host}]" if ":" in host else host
-        return f"https://{host}:{port}{request.rel_url}"
-
-    async def log(self, request: web.Request, node_name: str) -> web.StreamResponse:
-        url = await self._url(node_name, request)
+    async def log(self, request: web.Request, remote: Remote) -> web.StreamResponse:
         try:
-            upstream = await self._client().get(url, headers=_forward_headers(request))
+            upstream = await self._client().get(remote.url(request),
+                                                headers=_forward_headers(request))
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            raise _unreachable(node_name, e) from None
+            raise _unreachable(remote.node, e) from None
         async with upstream:
             resp = web.StreamResponse(status=upstream.status, headers={
                 "Content-Type": upstream.headers.get("Content-Type", "text/plain"),
@@ -111,18 +125,18 @@ class NodeProxy:
                 await resp.write_eof()
         return resp
 
-    async def stream(self, request: web.Request, node_name: str) -> web.StreamResponse:
+    async def stream(self, request: web.Request, remote: Remote) -> web.StreamResponse:
         """exec/attach: a WebSocket to the node, then one to the client, frames copied."""
-        url = await self._url(node_name, request)
         protocols = [p.strip() for p in
                      request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
         try:
             upstream = await self._client().ws_connect(
-                url, protocols=protocols, headers=_forward_headers(request), autoping=True)
+                remote.url(request), protocols=protocols, headers=_forward_headers(request),
+                autoping=True)
         except aiohttp.WSServerHandshakeError as e:   # the node's answer (e.g. not running)
             return web.Response(status=e.status, text=e.message)
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            raise _unreachable(node_name, e) from None
+            raise _unreachable(remote.node, e) from None
         async with upstream:
             ws = web.WebSocketResponse(
                 protocols=[upstream.protocol] if upstream.protocol else [], autoping=True)

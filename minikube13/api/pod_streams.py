@@ -24,7 +24,7 @@ from aiohttp import WSMsgType, web
 
 from minikube13.api import audit, channels, exchange, params
 from minikube13.api.channels import Protocol
-from minikube13.api.node_proxy import NodeProxy
+from minikube13.api.node_proxy import NodeProxy, Remote
 from minikube13.model import kinds
 from minikube13.model.errors import FORBIDDEN, INVALID, FieldError
 from minikube13.registry import errors
@@ -80,20 +80,20 @@ class PodStreamHandlers:
 
     # -- log ------------------------------------------------------------------------------
 
-    def _elsewhere(self, pod: Doc) -> str:
+    async def _elsewhere(self, pod: Doc) -> Remote | None:
         """The pod's node when another node runs it (and we can pass the request on)."""
         if self.proxy is None or self.streams.has_pod(pod["metadata"].get("uid", "")):
-            return ""
-        return self.proxy.elsewhere(pod)
+            return None
+        return await self.proxy.elsewhere(pod)
 
     async def serve_log(self, request: web.Request) -> web.StreamResponse:
         pod = await self._pod(request)
         name = pod["metadata"]["name"]
-        node = self._elsewhere(pod)
-        if node:
+        remote = await self._elsewhere(pod)
+        if remote is not None:
             assert self.proxy is not None
             choose_container(pod, request.query.get("container", ""))  # the apiserver's 400s
-            return await self.proxy.log(request, node)
+            return await self.proxy.log(request, remote)
         options = log_options(request.query, name, time.time())
         container = choose_container(pod, request.query.get("container", ""))
         uid = pod["metadata"].get("uid", "")
@@ -128,9 +128,9 @@ class PodStreamHandlers:
 
     async def serve_stream(self, request: web.Request, sub: str) -> web.StreamResponse:
         target = await self._stream_target(request, sub)
-        if target.node:
+        if target.remote is not None:
             assert self.proxy is not None
-            return await self.proxy.stream(request, target.node)
+            return await self.proxy.stream(request, target.remote)
         try:
             self.streams.running_state(target.uid, target.container)
         except ContainerNotRunning as e:  # the kubelet's answer, passed through as it is
@@ -172,7 +172,7 @@ class PodStreamHandlers:
         if not self.streams.has_pod(uid) and not pod.get("spec", {}).get("nodeName"):
             raise errors.bad_request(f"pod {meta['name']} does not have a host assigned")
         return StreamTarget(uid, f"{meta.get('namespace')}/{meta['name']}", container,
-                            command, want, self._elsewhere(pod))
+                            command, want, await self._elsewhere(pod))
 
     async def _open(self, target: StreamTarget, sub: str) -> Session:
         if sub == "exec":
@@ -190,7 +190,7 @@ class StreamTarget:
     container: str
     command: list[str]
     want: dict[str, bool]  # stdin, stdout, stderr, tty
-    node: str = ""         # another node runs the pod: pass the request on to it
+    remote: Remote | None = None  # another node runs the pod: pass the request on to it
 
 
 async def _bridge(ws: web.WebSocketResponse, protocol: Protocol, session: Session,
