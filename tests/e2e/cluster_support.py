@@ -15,10 +15,8 @@ gossip, pod bridge, DNS all live there); kubectl runs inside the Host too.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -133,18 +131,6 @@ class Fabric:
         self.hosts.clear()
 
 
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 2.0):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
-
-
 class NetnsDaemon(DaemonProcess):
     """A minikube13 daemon inside `host`'s namespace, serving on the host's address.
 
@@ -171,17 +157,7 @@ class NetnsDaemon(DaemonProcess):
         ]
 
     def is_ready(self) -> bool:
-        """/readyz over the Unix socket (its path is reachable from any namespace)."""
-        if not self.socket.exists():
-            return False
-        conn = _UnixHTTPConnection(str(self.socket))
-        try:
-            conn.request("GET", "/readyz")
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            conn.close()
+        return self.socket_ready()
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -193,18 +169,6 @@ class NetnsDaemon(DaemonProcess):
             raise CommandFailed(res.returncode, cmd, res.stdout, res.stderr)
         return res
 
-    def api_get(self, path: str) -> tuple[int, dict[str, str], Any]:
-        """GET over the Unix socket as the local admin: (status, headers, JSON body)."""
-        conn = _UnixHTTPConnection(str(self.socket), timeout=10)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            body = resp.read()
-            headers = {k.lower(): v for k, v in resp.getheaders()}
-            return resp.status, headers, json.loads(body) if body else None
-        finally:
-            conn.close()
-
     @property
     def url(self) -> str:
         return f"https://{self.host.address}:{self.port}"
@@ -212,10 +176,6 @@ class NetnsDaemon(DaemonProcess):
     @property
     def server_address(self) -> str:
         return f"{self.host.address}:{self.port}"
-
-    def create_token(self) -> str:
-        """A join token from this (server) daemon: `minikube13 token create`."""
-        return self.cli("token", "create").stdout.strip().splitlines()[-1]
 
 
 def import_image(d: DaemonProcess, oci: Path) -> None:

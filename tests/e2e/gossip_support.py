@@ -8,7 +8,6 @@ the fixtures' finalizers, and each child dies with pytest (setpriv --pdeathsig).
 from __future__ import annotations
 
 import asyncio
-import http.client
 import json
 import shutil
 import signal
@@ -149,17 +148,7 @@ class LoopbackDaemon(DaemonProcess):
         ]
 
     def is_ready(self) -> bool:
-        """/readyz over the Unix socket, as the local admin."""
-        if not self.socket.exists():
-            return False
-        conn = _UnixHTTPConnection(str(self.socket))
-        try:
-            conn.request("GET", "/readyz")
-            return conn.getresponse().status == 200
-        except OSError:
-            return False
-        finally:
-            conn.close()
+        return self.socket_ready()
 
     @property
     def url(self) -> str:
@@ -173,28 +162,12 @@ class LoopbackDaemon(DaemonProcess):
     def gossip_address(self) -> str:
         return f"{self.address}:{self.gossip_port}"
 
-    def create_token(self) -> str:
-        """A join token from this (server) daemon: `minikube13 token create`."""
-        return self.cli("token", "create").stdout.strip().splitlines()[-1]
-
     def gossip_key_b64(self) -> str:
         """The cluster's gossip key as `serf agent -encrypt` takes it."""
         return (self.config_dir / "gossip.key").read_text().strip()
 
     def log_tail(self) -> str:
         return f"--- daemon {self.name}\n{self.log()[-3000:]}"
-
-
-class _UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float = 2.0):
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        sock.connect(self._path)
-        self.sock = sock
 
 
 @dataclass

@@ -8,7 +8,9 @@ Unix socket.
 
 from __future__ import annotations
 
+import http.client
 import importlib.util
+import json
 import os
 import signal
 import socket
@@ -20,6 +22,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +49,20 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a daemon's Unix socket."""
+
+    def __init__(self, path: str, timeout: float = 2.0):
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._path)
+        self.sock = sock
 
 
 class DaemonProcess:
@@ -201,6 +218,36 @@ class DaemonProcess:
         if check and res.returncode != 0:
             raise CommandFailed(res.returncode, cmd, res.stdout, res.stderr)
         return res
+
+    def socket_ready(self) -> bool:
+        """/readyz over the Unix socket as the local admin (the socket's path is reachable
+        from any network namespace, the TCP address may not be)."""
+        if not self.socket.exists():
+            return False
+        conn = UnixHTTPConnection(str(self.socket))
+        try:
+            conn.request("GET", "/readyz")
+            return conn.getresponse().status == 200
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def api_get(self, path: str) -> tuple[int, dict[str, str], Any]:
+        """GET over the Unix socket as the local admin: (status, headers, JSON body)."""
+        conn = UnixHTTPConnection(str(self.socket), timeout=10)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            body = resp.read()
+            headers = {k.lower(): v for k, v in resp.getheaders()}
+            return resp.status, headers, json.loads(body) if body else None
+        finally:
+            conn.close()
+
+    def create_token(self) -> str:
+        """A join token from this (server) daemon: `minikube13 token create`."""
+        return self.cli("token", "create").stdout.strip().splitlines()[-1]
 
     @property
     def url(self) -> str:
